@@ -1,0 +1,102 @@
+"""Ingest agents: decode and validate watch and rate events, then update the user table.
+
+Each agent takes a batch of messages, dead-letters the unusable ones with their reason,
+moves events found on a partition that does not own their user to the owning partition,
+and writes each user's state once per batch. New interactions go on to the item agent,
+re-keyed by movie.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from faust.types import EventT, TopicT
+
+from agents import topics
+from agents.dead_letters import send_dead_letter
+from app import app
+from app.codec import AvroCodec
+from app.events import Limits, to_rate, to_watch
+from app.exceptions import BadEvent, OversizeEvent
+from app.metrics import EVENTS_INGESTED, EVENTS_REPLAYED, EVENTS_REROUTED
+from app.partitioning import partition_of, user_key
+from app.settings import get_settings
+from tables import user_history
+from tables.history import already_applied, apply_rate, apply_watch, new_user_state
+
+settings = get_settings()
+LIMITS = Limits.from_settings(settings)
+
+
+@dataclass(frozen=True)
+class Source:
+    """How one event type is decoded, checked, applied and rerouted."""
+
+    name: str
+    codec: AvroCodec
+    parse: Callable[..., Any]
+    apply: Callable[..., Any]
+    reroute: TopicT
+
+
+WATCH = Source("watch", AvroCodec("WatchEvent"), to_watch, apply_watch, topics.watch_rerouted)
+RATE = Source("rate", AvroCodec("RateEvent"), to_rate, apply_rate, topics.rate_rerouted)
+
+
+def read_event(source: Source, value: bytes | None, now_ms: int) -> Any:
+    """A valid typed event from raw bytes, or the ``BadEvent`` that says why not."""
+    if value is not None and len(value) > settings.max_payload_bytes:
+        raise OversizeEvent(f"{len(value)} bytes exceeds the {settings.max_payload_bytes}-byte limit")
+    return source.parse(source.codec.decode(value), LIMITS, now_ms)
+
+
+async def ingest(source: Source, batch: Sequence[EventT]) -> None:
+    """Apply one batch of messages of ``source`` to the user table."""
+    now_ms = int(time.time() * 1000)
+    by_user: dict[bytes, list[tuple[Any, Any]]] = {}
+    for event in batch:
+        message = event.message
+        try:
+            parsed = read_event(source, message.value, now_ms)
+        except BadEvent as exc:
+            await send_dead_letter(message, exc)
+            continue
+        key = user_key(parsed.user_id)
+        owner = partition_of(key, settings.partitions)
+        if owner != message.partition:
+            EVENTS_REROUTED.labels(source.name).inc()
+            await source.reroute.send(key=key, value=message.value, partition=owner)
+            continue
+        by_user.setdefault(key, []).append((message, parsed))
+
+    applied = replayed = 0
+    for key, items in by_user.items():
+        state = user_history.get(key) or new_user_state()
+        for message, parsed in items:
+            if already_applied(state, message.topic, message.offset):
+                replayed += 1
+                continue
+            delta = source.apply(state, parsed, settings.history_length)
+            state["offsets"][message.topic] = message.offset
+            applied += 1
+            if delta is not None:
+                await topics.item_interactions.send(key=str(delta.movie_id).encode(),
+                                                    value=delta.as_dict())
+        user_history[key] = state  # assign back: in-place changes never reach the changelog
+    EVENTS_INGESTED.labels(source.name).inc(applied)
+    EVENTS_REPLAYED.labels(source.name).inc(replayed)
+
+
+@app.agent(topics.watch_sources)
+async def ingest_watch(stream: Any) -> None:
+    """Watch minutes into user histories."""
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        await ingest(WATCH, batch)
+
+
+@app.agent(topics.rate_sources)
+async def ingest_rate(stream: Any) -> None:
+    """Ratings into user histories."""
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        await ingest(RATE, batch)

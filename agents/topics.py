@@ -1,0 +1,44 @@
+"""The Kafka topics of DESIGN §2, named through settings so a prefix can isolate a deployment.
+
+Topics an agent reads are ``internal`` so Faust creates any that is missing, with the
+configured partitions, before it subscribes; the rest are created by ``declare_topics``
+when the worker starts, so no send ever waits on a topic that does not exist.
+"""
+from __future__ import annotations
+
+from app import app
+from app.settings import get_settings
+
+settings = get_settings()
+name = settings.topic
+_user_keyed = {"partitions": settings.partitions}
+
+watch = app.topic(name("watch"), **_user_keyed)
+rate = app.topic(name("rate"), **_user_keyed)
+reco_requests = app.topic(name("reco-requests"), **_user_keyed)
+user_flags = app.topic(name("user-flags"), **_user_keyed)
+movielog = app.topic(name("movielog"), internal=True)
+dead_letters = app.topic(name("dead-letters"))
+reco_responses = app.topic(name("reco-responses"))
+model_events = app.topic(name("model-events"))
+
+# Events that a CRC32 (librdkafka) producer put on a partition that does not own their user
+# are moved to the owning partition of these, so no table row lands on a foreign partition.
+watch_rerouted = app.topic(name("watch-rerouted"), **_user_keyed)
+rate_rerouted = app.topic(name("rate-rerouted"), **_user_keyed)
+# What the ingest agents read: the client topic and its reroute twin, co-partitioned.
+watch_sources = app.topic(name("watch"), name("watch-rerouted"), internal=True, **_user_keyed)
+rate_sources = app.topic(name("rate"), name("rate-rerouted"), internal=True, **_user_keyed)
+# New interactions re-keyed by movie, so the item table is partitioned by movie.
+item_interactions = app.topic(name("item-interactions"), internal=True,
+                              value_serializer="json", **_user_keyed)
+
+ALL_TOPICS = (watch_sources, rate_sources, reco_requests, user_flags, movielog, dead_letters,
+              reco_responses, model_events, item_interactions)
+
+
+@app.task
+async def declare_topics() -> None:
+    """Create every topic of the app that does not exist yet."""
+    for topic in ALL_TOPICS:
+        await topic.maybe_declare()

@@ -1,0 +1,64 @@
+"""The Faust application: built from settings, nothing else lives here.
+
+Agents, tables and web views import ``app`` and register themselves; autodiscovery imports
+them when a worker starts, so this module imports none of them.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+
+import faust
+
+from app.settings import Settings, get_settings
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """SASL/SSL credentials for the configured security protocol (None for PLAINTEXT)."""
+    protocol = settings.security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if protocol in {"SASL_PLAINTEXT", "SASL_SSL"}:
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context if protocol == "SASL_SSL" else None,
+        )
+    raise ValueError(f"unknown security protocol {settings.security_protocol!r}")
+
+
+def worker_id(settings: Settings) -> str:
+    """The name this worker puts in responses: the setting, else host:port."""
+    return settings.worker_id or f"{socket.gethostname()}:{settings.web_port}"
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    """A Faust app configured from ``settings`` (the environment by default)."""
+    settings = settings or get_settings()
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        broker_credentials=broker_credentials(settings),
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        autodiscover=["agents", "tables", "app.views"],
+        origin="app",
+    )
+
+
+app = create_app()

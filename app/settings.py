@@ -1,0 +1,104 @@
+"""All configuration in one typed class; every field is read from a MOVIE_RECS_* variable."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of a movie-recs worker, trainer or CLI call.
+
+    Each field is read from the environment variable ``MOVIE_RECS_<FIELD>`` (upper case),
+    e.g. ``MOVIE_RECS_KAFKA_BOOTSTRAP``. The docstring under a field is its documentation.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MOVIE_RECS_", frozen=True, use_attribute_docstrings=True, extra="ignore"
+    )
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """Comma-separated host:port list of Kafka brokers."""
+    app_id: str = "movie-recs"
+    """Faust application id: the consumer group and the prefix of changelog topics."""
+    topic_prefix: str = ""
+    """Prefix of every topic name; lets tests and staging share one broker."""
+    partitions: int = Field(8, ge=1)
+    """Partitions of the user-keyed topics and the tables (they must be equal)."""
+    replication_factor: int = Field(1, ge=1)
+    """Replication factor for topics the app creates (1 on a single local broker)."""
+    standby_replicas: int = Field(1, ge=0)
+    """Standby replicas of each table partition kept warm on other workers."""
+    security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+    sasl_mechanism: str = "PLAIN"
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 when a SASL protocol is used."""
+    sasl_username: str = ""
+    """SASL user name."""
+    sasl_password: str = ""
+    """SASL password."""
+    ssl_cafile: str = ""
+    """CA bundle that signs the brokers' certificates (SSL protocols)."""
+    schema_registry_url: str = ""
+    """Confluent/Karapace schema registry; empty means use the ids bundled with the schemas."""
+
+    # --- Worker ------------------------------------------------------------------------
+    worker_id: str = ""
+    """Name this worker reports in responses and /health; empty means host:port."""
+    data_dir: str = "./data/faust"
+    """Faust data directory (table stores); two workers must never share one."""
+    store: str = "memory://"
+    """Faust table store: memory:// (rebuilt from changelogs) or rocksdb://."""
+    web_host: str = "127.0.0.1"
+    """Interface the HTTP view binds."""
+    web_port: int = Field(8080, ge=0, le=65535)
+    """Port of the HTTP view."""
+    log_level: str = "info"
+    """Worker log level."""
+
+    # --- Ingest ------------------------------------------------------------------------
+    history_length: int = Field(200, ge=1)
+    """Recent events kept per user (the full set of seen movies is kept apart)."""
+    max_payload_bytes: int = Field(65536, ge=64)
+    """Messages larger than this are dead-lettered without being decoded."""
+    min_event_ts_ms: int = 788_918_400_000
+    """Oldest plausible event time (1995-01-01); older events are invalid."""
+    max_future_skew_ms: int = Field(86_400_000, ge=0)
+    """How far past the worker's clock an event time may lie before it is invalid."""
+    max_movie_id: int = Field(10_000_000, ge=1)
+    """Largest plausible movie id."""
+    batch_size: int = Field(1000, ge=1)
+    """Events an ingest agent takes at once (state updates are merged per batch)."""
+    batch_within_s: float = Field(0.05, gt=0)
+    """Longest an ingest agent waits to fill a batch."""
+
+    # --- Storage -----------------------------------------------------------------------
+    snapshots: str = "file://./data/snapshots"
+    """Where Parquet snapshots go: file://DIR or s3://bucket/prefix."""
+    registry: str = "file://./data/registry"
+    """Where the model registry lives: file://DIR or s3://bucket/prefix."""
+    s3_endpoint_url: str = ""
+    """S3 endpoint for s3:// stores (empty means AWS)."""
+    s3_region: str = "us-east-1"
+    """S3 region."""
+    s3_access_key_id: str = ""
+    """S3 access key; empty means the default AWS credential chain."""
+    s3_secret_access_key: str = ""
+    """S3 secret key."""
+
+    def topic(self, name: str) -> str:
+        """The full name of a logical topic (``watch``, ``rate``, ...)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def broker_url(self) -> str:
+        """Bootstrap servers in Faust's URL form."""
+        return ";".join(f"kafka://{hp.strip()}" for hp in self.kafka_bootstrap.split(","))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings()

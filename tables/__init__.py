@@ -1,0 +1,40 @@
+"""Faust tables: per-user history and per-movie counts, each partitioned by its key.
+
+Keys are the ids as UTF-8 decimal bytes, exactly the message keys, and values are JSON.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from app import app
+from app.partitioning import partition_of
+from app.settings import get_settings
+
+settings = get_settings()
+
+
+class KeyPartitionedTable(faust.Table):
+    """A table whose changelog row for a key goes to the partition that owns the key.
+
+    Faust's default is the partition of the event being processed, which is wrong when an
+    agent takes a batch spanning partitions; its ``use_partitioner`` option asks the
+    producer's metadata, which may not know a just-created changelog yet. The owner is
+    Kafka's murmur2 placement of the key, the same as for the user-keyed source topics.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return partition_of(key, self.partitions)
+
+
+def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
+    """Register a ``KeyPartitionedTable`` with the app, as ``app.Table`` would."""
+    return app.tables.add(KeyPartitionedTable(
+        app, name=name, key_type=bytes, partitions=settings.partitions,
+        beacon=app.tables.beacon, help=help))
+
+
+user_history = key_partitioned_table(
+    "user_history", "Per-user history and counts, keyed by user id (tables.history).")
+item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, keyed by movie id.")

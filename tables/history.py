@@ -1,0 +1,110 @@
+"""Per-user state kept by the ingest agents: pure functions, so they are tested without Faust.
+
+A user's state is a JSON-ready dict (it travels through the table's changelog):
+
+- ``watch_events`` / ``rate_events``: valid events counted once each;
+- ``watched``: movie id -> first watch time (a watch counts once per user and movie);
+- ``rated``: movie id -> latest rating;
+- ``recent``: the last ``history_length`` interactions as ``[ts, movie_id, rating]``
+  (rating 0 for a watch);
+- ``offsets``: source topic -> last offset applied, so a replay after a crash is skipped.
+
+Movie ids are dict keys and so strings in JSON; the helpers here hide that.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.events import RateEvent, WatchEvent
+
+UserState = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDelta:
+    """What one user event changes in a movie's interaction counts."""
+
+    movie_id: int
+    ts: int
+    new_watcher: int = 0
+    ratings: int = 0
+    rating_sum: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"movie_id": self.movie_id, "ts": self.ts, "new_watcher": self.new_watcher,
+                "ratings": self.ratings, "rating_sum": self.rating_sum}
+
+
+def new_user_state() -> UserState:
+    return {"watch_events": 0, "rate_events": 0, "watched": {}, "rated": {}, "recent": [],
+            "offsets": {}}
+
+
+def already_applied(state: UserState, topic: str, offset: int) -> bool:
+    """True when this message was applied before (a replay after a crash)."""
+    return offset <= state["offsets"].get(topic, -1)
+
+
+def _remember(state: UserState, ts: int, movie_id: int, rating: int, history_length: int) -> None:
+    recent = state["recent"]
+    recent.append([ts, movie_id, rating])
+    if len(recent) > history_length:
+        del recent[: len(recent) - history_length]
+
+
+def apply_watch(state: UserState, event: WatchEvent, history_length: int) -> ItemDelta | None:
+    """Count a watch minute; the first minute of a movie is a new interaction."""
+    state["watch_events"] += 1
+    key = str(event.movie_id)
+    if key in state["watched"]:
+        return None
+    state["watched"][key] = event.ts
+    _remember(state, event.ts, event.movie_id, 0, history_length)
+    return ItemDelta(event.movie_id, event.ts, new_watcher=1)
+
+
+def apply_rate(state: UserState, event: RateEvent, history_length: int) -> ItemDelta:
+    """Record a rating; a re-rating moves the movie's rating sum but not its count."""
+    state["rate_events"] += 1
+    key = str(event.movie_id)
+    previous = state["rated"].get(key)
+    state["rated"][key] = event.rating
+    _remember(state, event.ts, event.movie_id, event.rating, history_length)
+    if previous is None:
+        return ItemDelta(event.movie_id, event.ts, ratings=1, rating_sum=event.rating)
+    return ItemDelta(event.movie_id, event.ts, rating_sum=event.rating - previous)
+
+
+def seen_movies(state: UserState) -> set[int]:
+    """Every movie the user watched or rated: never to be recommended again."""
+    return {int(m) for m in state["watched"]} | {int(m) for m in state["rated"]}
+
+
+def apply_item_delta(stats: dict[str, int] | None, delta: dict[str, int]) -> dict[str, int]:
+    """A movie's counts after one user's change."""
+    stats = dict(stats) if stats else {"watchers": 0, "ratings": 0, "rating_sum": 0, "last_ts": 0}
+    stats["watchers"] += delta["new_watcher"]
+    stats["ratings"] += delta["ratings"]
+    stats["rating_sum"] += delta["rating_sum"]
+    stats["last_ts"] = max(stats["last_ts"], delta["ts"])
+    return stats
+
+
+def user_summary(user_id: int, state: UserState | None, last: int = 10) -> dict[str, Any]:
+    """What operators see at ``/users/{user_id}``."""
+    state = state or new_user_state()
+    return {
+        "user_id": user_id,
+        "known": bool(state["watch_events"] or state["rate_events"]),
+        "history_length": len(state["recent"]),
+        "watch_events": state["watch_events"],
+        "rate_events": state["rate_events"],
+        "movies_watched": len(state["watched"]),
+        "movies_rated": len(state["rated"]),
+        "last_events": [
+            {"ts": ts, "movie_id": movie_id, "kind": "rate" if rating else "watch",
+             "rating": rating or None}
+            for ts, movie_id, rating in state["recent"][-last:]
+        ],
+    }

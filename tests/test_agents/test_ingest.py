@@ -1,0 +1,108 @@
+"""Ingest agents through ``agent.test_context()``: state, dead letters, reroutes and replays."""
+import asyncio
+
+from agents.ingest import ingest_rate, ingest_watch
+from agents.movielog import adapt_movielog
+from app.codec import AvroCodec
+from app.partitioning import partition_of, user_key
+from tables import item_stats, user_history
+
+WATCH = AvroCodec("WatchEvent")
+RATE = AvroCodec("RateEvent")
+DEAD = AvroCodec("DeadLetter")
+TS = 900_000_000_000
+USER = 7
+OWNER = partition_of(user_key(USER), 8)
+
+
+def watch(movie: int, minute: int, user: int = USER) -> bytes:
+    return WATCH.encode({"ts": TS + minute, "user_id": user, "movie_id": movie, "minute": minute})
+
+
+async def settle() -> None:
+    """Let the agent's batch window (batch_within_s) close."""
+    await asyncio.sleep(0.2)
+
+
+async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
+    async with ingest_watch.test_context() as agent:
+        for minute in range(5):
+            await agent.put(watch(11, minute), key=user_key(USER), partition=OWNER)
+        await agent.put(watch(12, 0), key=user_key(USER), partition=OWNER)
+        await settle()
+    state = user_history.get(user_key(USER))
+    assert state["watch_events"] == 6
+    assert sorted(state["watched"]) == ["11", "12"]
+    sent = faust_test_app["item-interactions"].call_args_list
+    assert [call.kwargs["key"] for call in sent] == [b"11", b"12"]
+
+
+async def test_bad_messages_are_dead_lettered_with_reason_and_payload(faust_test_app) -> None:
+    bad = [b"not avro", watch(11, 0)[:-1], WATCH.encode(
+        {"ts": TS, "user_id": USER, "movie_id": -3, "minute": 0}), b"\x00" * 70_000]
+    async with ingest_watch.test_context() as agent:
+        for value in bad:
+            await agent.put(value, key=user_key(USER), partition=OWNER)
+        await agent.put(watch(11, 0), key=user_key(USER), partition=OWNER)
+        await settle()
+    letters = [DEAD.decode(call.kwargs["value"])
+               for call in faust_test_app["dead-letters"].call_args_list]
+    assert [letter["offset"] for letter in letters] == [0, 1, 2, 3]
+    assert "magic byte" in letters[0]["error"] and letters[0]["payload"] == b"not avro"
+    assert "truncated" in letters[1]["error"] and letters[1]["payload"] == bad[1]
+    assert "movie_id -3" in letters[2]["error"]
+    assert "exceeds" in letters[3]["error"] and "truncated to 65536" in letters[3]["error"]
+    assert user_history.get(user_key(USER))["watch_events"] == 1
+
+
+async def test_event_on_a_foreign_partition_is_moved_not_applied(faust_test_app) -> None:
+    wrong = (OWNER + 1) % 8
+    async with ingest_watch.test_context() as agent:
+        await agent.put(watch(11, 0), key=user_key(USER), partition=wrong)
+        await settle()
+    assert user_history.get(user_key(USER)) is None
+    (call,) = faust_test_app["watch-rerouted"].call_args_list
+    assert call.kwargs == {"key": user_key(USER), "value": watch(11, 0), "partition": OWNER}
+
+
+async def test_replayed_offsets_are_not_counted_twice(faust_test_app) -> None:
+    async with ingest_rate.test_context() as agent:
+        value = RATE.encode({"ts": TS, "user_id": USER, "movie_id": 3, "rating": 4})
+        await agent.put(value, key=user_key(USER), partition=OWNER)
+        await settle()
+        agent.sent_offset = 0  # the broker redelivers offset 0 after a crash
+        await agent.put(value, key=user_key(USER), partition=OWNER)
+        await settle()
+    state = user_history.get(user_key(USER))
+    assert state["rate_events"] == 1 and state["rated"] == {"3": 4}
+
+
+async def test_movielog_lines_become_avro_events(faust_test_app) -> None:
+    lines = [b"2024-01-01T10:00:00,7,GET /data/m/11/0.mpg", b"2024-01-01T10:01:00,7,GET /rate/11=5",
+             b"2024-01-01T10:02:00,7,recommendation request h:1, status 200, result: 1, 9 ms",
+             b"garbage", b"\xff\xfe"]
+    async with adapt_movielog.test_context() as agent:
+        for line in lines:
+            await agent.put(line)
+    (watch_call,) = faust_test_app["watch"].call_args_list
+    assert WATCH.decode(watch_call.kwargs["value"])["movie_id"] == 11
+    assert watch_call.kwargs["key"] == b"7"
+    (rate_call,) = faust_test_app["rate"].call_args_list
+    assert RATE.decode(rate_call.kwargs["value"])["rating"] == 5
+    errors = [DEAD.decode(c.kwargs["value"])["error"]
+              for c in faust_test_app["dead-letters"].call_args_list]
+    assert len(errors) == 2 and "not '<time>" in errors[0] and "UTF-8" in errors[1]
+
+
+async def test_item_agent_sums_deltas(faust_test_app) -> None:
+    from agents.items import count_items
+    deltas = [{"movie_id": 4, "ts": 1, "new_watcher": 1, "ratings": 0, "rating_sum": 0},
+              {"movie_id": 4, "ts": 2, "new_watcher": 0, "ratings": 1, "rating_sum": 5},
+              {"movie_id": 8, "ts": 3, "new_watcher": 1, "ratings": 0, "rating_sum": 0}]
+    async with count_items.test_context() as agent:
+        for delta in deltas:
+            await agent.put(delta, key=str(delta["movie_id"]).encode(),
+                            partition=partition_of(str(delta["movie_id"]).encode(), 8))
+        await settle()
+    assert item_stats.get(b"4") == {"watchers": 1, "ratings": 1, "rating_sum": 5, "last_ts": 2}
+    assert item_stats.get(b"8")["watchers"] == 1

@@ -1,0 +1,56 @@
+"""Per-user state rules: watches count once per movie, replays are skipped, history is bounded."""
+from app.events import RateEvent, WatchEvent
+from tables.history import (already_applied, apply_item_delta, apply_rate, apply_watch,
+                            new_user_state, seen_movies, user_summary)
+
+
+def test_a_watch_counts_once_per_movie_but_every_minute_is_counted() -> None:
+    state = new_user_state()
+    deltas = [apply_watch(state, WatchEvent(1000 + m, 1, 5, m), 10) for m in range(3)]
+    assert state["watch_events"] == 3
+    assert [d is not None for d in deltas] == [True, False, False]
+    assert deltas[0].new_watcher == 1
+    assert state["recent"] == [[1000, 5, 0]]
+
+
+def test_rerating_moves_the_sum_not_the_count() -> None:
+    state = new_user_state()
+    first = apply_rate(state, RateEvent(1, 1, 5, 2), 10)
+    second = apply_rate(state, RateEvent(2, 1, 5, 5), 10)
+    assert (first.ratings, first.rating_sum) == (1, 2)
+    assert (second.ratings, second.rating_sum) == (0, 3)
+    assert state["rated"] == {"5": 5} and state["rate_events"] == 2
+
+
+def test_history_keeps_only_the_most_recent() -> None:
+    state = new_user_state()
+    for movie in range(1, 8):
+        apply_watch(state, WatchEvent(movie, 1, movie, 0), 3)
+    assert [m for _, m, _ in state["recent"]] == [5, 6, 7]
+    assert seen_movies(state) == set(range(1, 8))
+
+
+def test_replayed_offsets_are_recognised_per_topic() -> None:
+    state = new_user_state()
+    state["offsets"]["watch"] = 10
+    assert already_applied(state, "watch", 10)
+    assert not already_applied(state, "watch", 11)
+    assert not already_applied(state, "watch-rerouted", 0)
+
+
+def test_item_counts_add_up() -> None:
+    stats = None
+    for delta in ({"movie_id": 5, "ts": 3, "new_watcher": 1, "ratings": 0, "rating_sum": 0},
+                  {"movie_id": 5, "ts": 9, "new_watcher": 0, "ratings": 1, "rating_sum": 4},
+                  {"movie_id": 5, "ts": 4, "new_watcher": 1, "ratings": 0, "rating_sum": -1}):
+        stats = apply_item_delta(stats, delta)
+    assert stats == {"watchers": 2, "ratings": 1, "rating_sum": 3, "last_ts": 9}
+
+
+def test_summary_of_an_unknown_user_is_empty() -> None:
+    summary = user_summary(9, None)
+    assert summary["known"] is False and summary["history_length"] == 0
+    state = new_user_state()
+    apply_rate(state, RateEvent(5, 9, 3, 4), 10)
+    assert user_summary(9, state)["last_events"] == [
+        {"ts": 5, "movie_id": 3, "kind": "rate", "rating": 4}]
