@@ -1,0 +1,1 @@
+"""Interaction data for training and simulation: MovieLens files and a synthetic generator."""
