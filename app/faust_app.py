@@ -6,29 +6,11 @@ them when a worker starts, so this module imports none of them.
 from __future__ import annotations
 
 import socket
-import ssl
 
 import faust
 
+from app.kafka_security import broker_credentials
 from app.settings import Settings, get_settings
-
-
-def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
-    """SASL/SSL credentials for the configured security protocol (None for PLAINTEXT)."""
-    protocol = settings.security_protocol.upper()
-    if protocol == "PLAINTEXT":
-        return None
-    context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
-    if protocol == "SSL":
-        return faust.SSLCredentials(context)
-    if protocol in {"SASL_PLAINTEXT", "SASL_SSL"}:
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password,
-            mechanism=settings.sasl_mechanism,
-            ssl_context=context if protocol == "SASL_SSL" else None,
-        )
-    raise ValueError(f"unknown security protocol {settings.security_protocol!r}")
 
 
 def worker_id(settings: Settings) -> str:
@@ -56,7 +38,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         web_port=settings.web_port,
         web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
-        autodiscover=["agents", "tables", "app.views"],
+        autodiscover=["agents", "tables", "app.views", "app.commands"],
         origin="app",
     )
 

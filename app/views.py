@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import app
 from app.events import MAX_USER_ID
@@ -35,3 +36,11 @@ class UserState(web.View):
             return error(self, 400, "bad user_id", f"{user_id!r} is not a positive 32-bit integer")
         state: Any = user_history.get(str(parsed).encode())
         return self.json(user_summary(parsed, state))
+
+
+@app.page("/metrics")
+class Metrics(web.View):
+    """Prometheus text exposition of this worker's metrics."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
