@@ -53,7 +53,7 @@ class AvroCodec:
         self.schema = parsed_schema(name)
         self.schema_id = bundled_ids()[name] if schema_id is None else schema_id
         self._header = _HEADER.pack(MAGIC, self.schema_id)
-        self._writers = dict(writer_schemas or {self.schema_id: self.schema})
+        self._writers = writer_schemas if writer_schemas is not None else {self.schema_id: self.schema}
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Frame ``record`` for Kafka; raises ``ValueError`` when it does not fit the schema."""
