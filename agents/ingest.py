@@ -23,7 +23,8 @@ from app.metrics import EVENTS_INGESTED, EVENTS_REPLAYED, EVENTS_REROUTED
 from app.partitioning import partition_of, user_key
 from app.settings import get_settings
 from tables import user_history
-from tables.history import already_applied, apply_rate, apply_watch, new_user_state
+from tables.history import (already_applied, apply_rate, apply_watch, combine_by_movie,
+                            new_user_state)
 
 settings = get_settings()
 LIMITS = Limits.from_settings(settings)
@@ -38,6 +39,25 @@ class Source:
     parse: Callable[..., Any]
     apply: Callable[..., Any]
     reroute: TopicT
+
+
+ORIGIN_HEADER = "movierecs-origin"
+REROUTE_TOPICS = {topics.watch_rerouted.get_topic_name(), topics.rate_rerouted.get_topic_name()}
+
+
+def origin(message: Any) -> tuple[str, int]:
+    """``("topic:partition", offset)`` where the message was first produced.
+
+    A rerouted copy carries its origin in a header, so a stray event that is redelivered
+    after a rebalance, and rerouted a second time, is still applied only once. The header
+    is trusted only on the internal reroute topics, which clients do not write.
+    """
+    if message.topic in REROUTE_TOPICS:
+        for name, value in message.headers or ():
+            if name == ORIGIN_HEADER:
+                topic, partition, offset = value.decode().rsplit(":", 2)
+                return f"{topic}:{partition}", int(offset)
+    return f"{message.topic}:{message.partition}", message.offset
 
 
 WATCH = Source("watch", AvroCodec("WatchEvent"), to_watch, apply_watch, topics.watch_rerouted)
@@ -66,26 +86,34 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
         owner = partition_of(key, settings.partitions)
         if owner != message.partition:
             EVENTS_REROUTED.labels(source.name).inc()
-            await source.reroute.send(key=key, value=message.value, partition=owner)
+            stream, offset = origin(message)
+            await source.reroute.send(key=key, value=message.value, partition=owner,
+                                      headers=[(ORIGIN_HEADER, f"{stream}:{offset}".encode())])
             continue
         by_user.setdefault(key, []).append((message, parsed))
 
+    # Read, change and write every user's row with no await in between: the watch and rate
+    # agents share rows, and a row read before another agent's await would be written back
+    # stale, losing that agent's update.
     applied = replayed = 0
+    deltas = []
     for key, items in by_user.items():
         state = user_history.get(key) or new_user_state()
         for message, parsed in items:
-            if already_applied(state, message.topic, message.offset):
+            stream, offset = origin(message)
+            if already_applied(state, stream, offset):
                 replayed += 1
                 continue
             delta = source.apply(state, parsed, settings.history_length)
-            state["offsets"][message.topic] = message.offset
+            state["offsets"][stream] = offset
             applied += 1
             if delta is not None:
-                await topics.item_interactions.send(key=str(delta.movie_id).encode(),
-                                                    value=delta.as_dict())
+                deltas.append(delta)
         user_history[key] = state  # assign back: in-place changes never reach the changelog
     EVENTS_INGESTED.labels(source.name).inc(applied)
     EVENTS_REPLAYED.labels(source.name).inc(replayed)
+    for delta in combine_by_movie(deltas):
+        await topics.item_interactions.send(key=str(delta.movie_id).encode(), value=delta.as_dict())
 
 
 @app.agent(topics.watch_sources)

@@ -62,7 +62,8 @@ async def test_event_on_a_foreign_partition_is_moved_not_applied(faust_test_app)
         await settle()
     assert user_history.get(user_key(USER)) is None
     (call,) = faust_test_app["watch-rerouted"].call_args_list
-    assert call.kwargs == {"key": user_key(USER), "value": watch(11, 0), "partition": OWNER}
+    assert call.kwargs == {"key": user_key(USER), "value": watch(11, 0), "partition": OWNER,
+                           "headers": [("movierecs-origin", f"<internal>:{wrong}:0".encode())]}
 
 
 async def test_replayed_offsets_are_not_counted_twice(faust_test_app) -> None:
@@ -106,3 +107,18 @@ async def test_item_agent_sums_deltas(faust_test_app) -> None:
         await settle()
     assert item_stats.get(b"4") == {"watchers": 1, "ratings": 1, "rating_sum": 5, "last_ts": 2}
     assert item_stats.get(b"8")["watchers"] == 1
+
+
+def test_a_rerouted_copy_is_deduplicated_by_its_origin() -> None:
+    from types import SimpleNamespace
+
+    from agents.ingest import ORIGIN_HEADER, REROUTE_TOPICS, origin
+
+    rerouted = next(iter(REROUTE_TOPICS))
+    copy = SimpleNamespace(topic=rerouted, partition=OWNER, offset=99,
+                           headers=[(ORIGIN_HEADER, b"watch:5:1234")])
+    assert origin(copy) == ("watch:5", 1234)
+    forged = SimpleNamespace(topic="watch", partition=2, offset=7,
+                             headers=[(ORIGIN_HEADER, b"watch:5:1234")])
+    assert origin(forged) == ("watch:2", 7)
+

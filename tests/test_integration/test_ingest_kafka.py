@@ -25,12 +25,13 @@ PARTITIONS = 8
 T0 = 1_600_000_000_000
 
 
-def make_traffic(seed: int = 7, users: int = 120, target: int = 10_500):
+def make_traffic(seed: int = 7, users: int = 120, target: int = 10_500, stray_share: float = 1 / 40):
     """(topic, key, value, partition or None) tuples plus the expected outcome.
 
-    Valid watch minutes and ratings, one event in 25 invalid in some way, and one watch in
-    40 deliberately produced to a partition that does not own its user (as a CRC32 client
-    would), which the worker must move rather than lose or mis-attribute.
+    Valid watch minutes and ratings, some invalid messages of every kind, and a share of the
+    watches (``stray_share``) deliberately produced to a partition that does not own their
+    user (as a CRC32 client would), which the worker must move rather than lose or
+    mis-attribute.
     """
     rng = random.Random(seed)
     sends, expected_users, invalid = [], {}, []
@@ -44,7 +45,7 @@ def make_traffic(seed: int = 7, users: int = 120, target: int = 10_500):
             ts += 1000
             value = WATCH.encode({"ts": ts, "user_id": user, "movie_id": movie, "minute": minute})
             apply_watch(state, WatchEvent(ts, user, movie, minute), 200)
-            stray = rng.random() < 1 / 40
+            stray = rng.random() < stray_share
             sends.append(("watch", user_key(user), value, (owner + 1) % PARTITIONS if stray else owner))
         if rng.random() < 0.5:
             ts += 1000

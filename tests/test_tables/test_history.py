@@ -32,10 +32,10 @@ def test_history_keeps_only_the_most_recent() -> None:
 
 def test_replayed_offsets_are_recognised_per_topic() -> None:
     state = new_user_state()
-    state["offsets"]["watch"] = 10
-    assert already_applied(state, "watch", 10)
-    assert not already_applied(state, "watch", 11)
-    assert not already_applied(state, "watch-rerouted", 0)
+    state["offsets"]["watch:3"] = 10
+    assert already_applied(state, "watch:3", 10)
+    assert not already_applied(state, "watch:3", 11)
+    assert not already_applied(state, "watch:4", 0)
 
 
 def test_item_counts_add_up() -> None:
