@@ -1,0 +1,188 @@
+"""``movie-recs train``, ``evaluate`` and ``registry``: models from data to production."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from aiokafka import AIOKafkaProducer
+from faust.cli import option
+from faust.cli.faust import cli
+
+from app import app
+from app.codec import AvroCodec
+from app.kafka_security import client_kwargs
+from app.provenance import dataset_id, file_digest, git_sha
+from app.registry import Registry, RegistryError
+from app.settings import Settings, get_settings
+from app.storage import open_store
+
+METRIC_KEYS = ("hr@10", "ndcg@10", "coverage@10", "gini@10", "tail_share@10")
+
+
+def open_registry(settings: Settings) -> Registry:
+    return Registry(open_store(settings.registry, settings))
+
+
+async def load_training_data(settings: Settings, source: str, since: str | None,
+                             until: str | None) -> tuple[Any, str, dict[str, Any]]:
+    """``(interactions, data_snapshot_id, description)`` of a MovieLens folder, synthetic
+    data, or (no source) the event snapshots in the given hour range."""
+    if source == "synthetic":
+        from models.data.synthetic import generate
+
+        return generate()[0], dataset_id({"generator": "synthetic", "seed": 0}), {"source": "synthetic"}
+    if source:
+        from models.data.movielens import find_ratings_file, load_interactions
+
+        path = Path(source)
+        ratings = find_ratings_file(path) if path.is_dir() else path
+        described = {"source": str(path), "file": ratings.name, "sha256": file_digest(ratings)}
+        return load_interactions(ratings), dataset_id(described), described
+    from app.snapshots import SnapshotRange, read_snapshot
+    from models.data.snapshots import interactions_from_events
+
+    span = SnapshotRange(since=datetime.fromisoformat(since) if since else None,
+                         until=datetime.fromisoformat(until) if until else None)
+    store = open_store(settings.snapshots, settings)
+    snapshot = await read_snapshot(store, span)
+    if not snapshot.manifest.files:
+        raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
+    frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
+    return frame, snapshot.manifest.snapshot_id, {"source": settings.snapshots, "since": since, "until": until,
+                                                  "files": len(snapshot.manifest.files)}
+
+
+async def publish_model_event(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    """Tell every worker about a deployment decision on ``model-events``."""
+    producer = AIOKafkaProducer(**client_kwargs(settings), request_timeout_ms=10_000)
+    await asyncio.wait_for(producer.start(), 15)
+    try:
+        value = AvroCodec("ModelEvent").encode({
+            "ts": int(time.time() * 1000), "action": action, "model_name": name,
+            "model_version": version, "percent": 100, "reason": reason, "actor": "cli"})
+        await producer.send_and_wait(settings.topic("model-events"), value, key=name.encode())
+    finally:
+        await producer.stop()
+
+
+@app.command(
+    option("--model", "model", default="all", show_default=True,
+           type=click.Choice(["popularity", "itemcf", "als", "ncf", "all"])),
+    option("--data", "source", default="", help="A MovieLens folder or 'synthetic'; default: the snapshots."),
+    option("--since", default=None, help="Snapshots from this hour (ISO time, UTC)."),
+    option("--until", default=None, help="Snapshots up to this hour (ISO time, UTC)."),
+    option("--tune/--no-tune", default=True, show_default=True, help="Tune on the validation item."),
+    option("--epochs", default=None, type=int, help="Fix NCF's epochs (a quick run)."),
+)
+async def train(self: Any, model: str, source: str, since: str | None, until: str | None,
+                tune: bool, epochs: int | None) -> None:
+    """Train, evaluate and register models; the card records the code and data they came from."""
+    from models.factory import MODEL_NAMES
+    from models.training import train as fit
+
+    settings = get_settings()
+    frame, snapshot_id, described = await load_training_data(settings, source, since, until)
+    registry, sha = open_registry(settings), git_sha()
+    for name in MODEL_NAMES if model == "all" else (model,):
+        result = await asyncio.to_thread(fit, name, frame, tune=tune, epochs=epochs, refit_all=True)
+        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": snapshot_id, "data": described}
+        version = await registry.register(result.bundle, card)
+        full = next(r for r in result.metrics if r["protocol"] == "full")
+        self.say(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
+                 f"({result.training_seconds:.1f}s)")
+
+
+@app.command(
+    option("--json", "as_json", is_flag=True, default=False, help="One JSON object per model and protocol."),
+    option("--all-versions", is_flag=True, default=False, help="Every version, not only the newest."),
+)
+async def evaluate(self: Any, as_json: bool, all_versions: bool) -> None:
+    """The offline metrics of the registered models, all measured by one protocol and code."""
+    registry = open_registry(get_settings())
+    rows = []
+    for name in await registry.models():
+        versions = await registry.versions(name) if all_versions else [await registry.latest(name)]
+        for version in versions:
+            card = await registry.card(name, version)
+            rows += [{"model": name, "version": version, "protocol": m["protocol"],
+                      **{k: m[k] for k in METRIC_KEYS}} for m in card["metrics"]]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    header = ["model", "version", "protocol", *METRIC_KEYS]
+    click.echo("  ".join(f"{h:>13}" for h in header))
+    for row in rows:
+        click.echo("  ".join(f"{row[h]:>13.4f}" if isinstance(row[h], float) else f"{row[h]:>13}" for h in header))
+
+
+@cli.group()
+def registry() -> None:
+    """Registered model versions: list, show, promote, roll back."""
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@registry.command("list")
+def registry_list() -> None:
+    """Every model's versions, newest last, with test NDCG@10 and the production marker."""
+    async def listing() -> None:
+        reg = open_registry(get_settings())
+        for name in await reg.models():
+            production = (await reg.stages(name))["production"]
+            for version in await reg.versions(name):
+                card = await reg.card(name, version)
+                ndcg = next(m["ndcg@10"] for m in card["metrics"] if m["protocol"] == "full")
+                marker = "  (production)" if version == production else ""
+                click.echo(f"{name:<11} {version}  ndcg@10 {ndcg:.4f}  git {card['git_sha'][:12]}{marker}")
+    _run(listing())
+
+
+@registry.command("show")
+@click.argument("name")
+@click.argument("version", required=False)
+def registry_show(name: str, version: str | None) -> None:
+    """A version's model card (default: the newest)."""
+    click.echo(json.dumps(_run(open_registry(get_settings()).card(name, version)), indent=2))
+
+
+@registry.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--force", "force_reason", default="", help="Skip the quality gate, giving the reason.")
+def registry_promote(name: str, version: str, force_reason: str) -> None:
+    """Make a version production if the quality gate allows, and tell the workers."""
+    settings = get_settings()
+    stages = _run(open_registry(settings).promote(
+        name, version, max_regression=settings.promote_max_regression, force_reason=force_reason))
+    reason = stages["history"][-1]["reason"]
+    click.echo(f"{name} {version} is production: {reason}")
+    _announce(settings, "promote", name, version, reason)
+
+
+@registry.command("rollback")
+@click.argument("name")
+@click.option("--reason", default="manual rollback", show_default=True)
+def registry_rollback(name: str, reason: str) -> None:
+    """Return production to the version the current one replaced."""
+    settings = get_settings()
+    stages = _run(open_registry(settings).rollback(name, reason))
+    click.echo(f"{name} rolled back to {stages['production']}")
+    _announce(settings, "rollback", name, stages["production"], reason)
+
+
+def _announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    try:
+        asyncio.run(publish_model_event(settings, action, name, version, reason))
+    except Exception as exc:  # the registry changed; workers pick it up when Kafka is back
+        click.echo(f"warning: could not publish the {action} on model-events: {exc!r}", err=True)
