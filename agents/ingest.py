@@ -15,6 +15,7 @@ from faust.types import EventT, TopicT
 
 from agents import topics
 from agents.dead_letters import send_dead_letter
+from agents.reroute import origin, reroute
 from app import app
 from app.codec import AvroCodec
 from app.events import Limits, to_rate, to_watch
@@ -39,25 +40,6 @@ class Source:
     parse: Callable[..., Any]
     apply: Callable[..., Any]
     reroute: TopicT
-
-
-ORIGIN_HEADER = "movierecs-origin"
-REROUTE_TOPICS = {topics.watch_rerouted.get_topic_name(), topics.rate_rerouted.get_topic_name()}
-
-
-def origin(message: Any) -> tuple[str, int]:
-    """``("topic:partition", offset)`` where the message was first produced.
-
-    A rerouted copy carries its origin in a header, so a stray event that is redelivered
-    after a rebalance, and rerouted a second time, is still applied only once. The header
-    is trusted only on the internal reroute topics, which clients do not write.
-    """
-    if message.topic in REROUTE_TOPICS:
-        for name, value in message.headers or ():
-            if name == ORIGIN_HEADER:
-                topic, partition, offset = value.decode().rsplit(":", 2)
-                return f"{topic}:{partition}", int(offset)
-    return f"{message.topic}:{message.partition}", message.offset
 
 
 WATCH = Source("watch", AvroCodec("WatchEvent"), to_watch, apply_watch, topics.watch_rerouted)
@@ -86,9 +68,7 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
         owner = partition_of(key, settings.partitions)
         if owner != message.partition:
             EVENTS_REROUTED.labels(source.name).inc()
-            stream, offset = origin(message)
-            await source.reroute.send(key=key, value=message.value, partition=owner,
-                                      headers=[(ORIGIN_HEADER, f"{stream}:{offset}".encode())])
+            await reroute(source.reroute, message, key, owner)
             continue
         by_user.setdefault(key, []).append((message, parsed))
 

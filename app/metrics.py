@@ -1,7 +1,7 @@
 """Prometheus metrics of the worker, in base units with the ``movierecs_`` prefix."""
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 EVENTS_INGESTED = Counter(
     "movierecs_events_ingested_total", "Valid events applied to the tables.", ["topic"])
@@ -15,3 +15,26 @@ EVENTS_REROUTED = Counter(
 DEAD_LETTERS = Counter(
     "movierecs_dead_letters_total", "Messages sent to the dead-letter topic.",
     ["topic", "reason"])
+
+SNAPSHOT_FILES_WRITTEN = Counter(
+    "movierecs_snapshot_files_written_total", "Snapshot Parquet files stored whole.", ["topic"])
+SNAPSHOT_ROWS_WRITTEN = Counter(
+    "movierecs_snapshot_rows_written_total", "Events made durable in snapshot files.", ["topic"])
+SNAPSHOT_BYTES_WRITTEN = Counter(
+    "movierecs_snapshot_bytes_written_total", "Bytes of snapshot files stored.", ["topic"])
+SNAPSHOT_EVENTS_SKIPPED = Counter(
+    "movierecs_snapshot_events_skipped_total",
+    "Messages the snapshot sink left out because they are not valid events (ingest dead-letters them).",
+    ["topic", "reason"])
+SNAPSHOT_STORE_ERRORS = Counter(
+    "movierecs_snapshot_store_errors_total", "Snapshot store calls that failed, retried ones included.",
+    ["operation"])
+SNAPSHOT_STORE_RETRIES = Counter(
+    "movierecs_snapshot_store_retries_total", "Snapshot store calls tried again after a failure.")
+SNAPSHOT_BUFFERED_EVENTS = Gauge(
+    "movierecs_snapshot_buffered_events", "Events consumed by the snapshot sink and not yet in a file.")
+SNAPSHOT_STORE_AVAILABLE = Gauge(
+    "movierecs_snapshot_store_available", "1 while the snapshot store accepts writes, 0 during an outage.")
+SNAPSHOT_PAUSED = Gauge(
+    "movierecs_snapshot_consumption_paused",
+    "1 while the snapshot sink has paused consuming because the store is down and its buffer is full.")

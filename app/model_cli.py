@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,33 +29,53 @@ def open_registry(settings: Settings) -> Registry:
     return Registry(open_store(settings.registry, settings))
 
 
+@dataclass
+class TrainingData:
+    """What a training run reads: interactions, titles, and the manifest that identifies them."""
+
+    frame: Any
+    titles: dict[int, str]
+    manifest: dict[str, Any]
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.manifest["snapshot_id"]
+
+
 async def load_training_data(settings: Settings, source: str, since: str | None,
-                             until: str | None) -> tuple[Any, str, dict[str, Any]]:
-    """``(interactions, data_snapshot_id, description)`` of a MovieLens folder, synthetic
-    data, or (no source) the event snapshots in the given hour range."""
+                             until: str | None) -> TrainingData:
+    """A MovieLens folder, synthetic data, or (no source) the event snapshots in a range."""
     if source == "synthetic":
         from models.data.synthetic import generate
 
-        return generate()[0], dataset_id({"generator": "synthetic", "seed": 0}), {"source": "synthetic"}
+        frame, catalog = generate()
+        described = {"generator": "models.data.synthetic.generate", "seed": 0}
+        return TrainingData(frame, _titles(catalog), {**described, "snapshot_id": dataset_id(described)})
     if source:
-        from models.data.movielens import find_ratings_file, load_interactions
+        from models.data.movielens import find_catalog_file, find_ratings_file, load_catalog, load_interactions
 
         path = Path(source)
         ratings = find_ratings_file(path) if path.is_dir() else path
-        described = {"source": str(path), "file": ratings.name, "sha256": file_digest(ratings)}
-        return load_interactions(ratings), dataset_id(described), described
+        files = [{"file": ratings.name, "sha256": file_digest(ratings)}]
+        frame = load_interactions(ratings)
+        files[0]["rows"] = len(frame)
+        described = {"source": str(path), "files": files}
+        titles = _titles(load_catalog(find_catalog_file(path))) if path.is_dir() else {}
+        return TrainingData(frame, titles, {**described, "snapshot_id": dataset_id(described)})
     from app.snapshots import SnapshotRange, read_snapshot
     from models.data.snapshots import interactions_from_events
 
     span = SnapshotRange(since=datetime.fromisoformat(since) if since else None,
                          until=datetime.fromisoformat(until) if until else None)
-    store = open_store(settings.snapshots, settings)
-    snapshot = await read_snapshot(store, span)
+    snapshot = await read_snapshot(open_store(settings.snapshots, settings), span)
     if not snapshot.manifest.files:
         raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
     frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
-    return frame, snapshot.manifest.snapshot_id, {"source": settings.snapshots, "since": since, "until": until,
-                                                  "files": len(snapshot.manifest.files)}
+    return TrainingData(frame, {}, json.loads(snapshot.manifest.to_json()))
+
+
+def _titles(catalog: Any) -> dict[int, str]:
+    return dict(zip(catalog["movie_id"].astype(int).tolist(), catalog["title"].astype(str).tolist()))
 
 
 async def publish_model_event(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
@@ -78,20 +99,28 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
     option("--until", default=None, help="Snapshots up to this hour (ISO time, UTC)."),
     option("--tune/--no-tune", default=True, show_default=True, help="Tune on the validation item."),
     option("--epochs", default=None, type=int, help="Fix NCF's epochs (a quick run)."),
+    option("--tune-serving/--no-tune-serving", default=True, show_default=True,
+           help="Choose the trending half-life and fold-in blend on validation data."),
 )
 async def train(self: Any, model: str, source: str, since: str | None, until: str | None,
-                tune: bool, epochs: int | None) -> None:
+                tune: bool, epochs: int | None, tune_serving: bool) -> None:
     """Train, evaluate and register models; the card records the code and data they came from."""
     from models.factory import MODEL_NAMES
+    from models.serving import tune_policy
     from models.training import train as fit
 
     settings = get_settings()
-    frame, snapshot_id, described = await load_training_data(settings, source, since, until)
+    data = await load_training_data(settings, source, since, until)
     registry, sha = open_registry(settings), git_sha()
+    extras = {"catalog.json": json.dumps(data.titles).encode(),
+              "data_manifest.json": json.dumps(data.manifest, indent=2).encode()}
     for name in MODEL_NAMES if model == "all" else (model,):
-        result = await asyncio.to_thread(fit, name, frame, tune=tune, epochs=epochs, refit_all=True)
-        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": snapshot_id, "data": described}
-        version = await registry.register(result.bundle, card)
+        result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True)
+        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": data.snapshot_id}
+        if tune_serving and name != "ncf":  # NCF's fold-in makes this a two-minute job
+            tuning = await asyncio.to_thread(tune_policy, data.frame, name, 0, params=result.params)
+            card["policy"] = tuning.card()
+        version = await registry.register(result.bundle, card, extras)
         full = next(r for r in result.metrics if r["protocol"] == "full")
         self.say(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
                  f"({result.training_seconds:.1f}s)")

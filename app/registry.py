@@ -57,15 +57,22 @@ class Registry:
 
     store: Store
 
-    async def register(self, bundle: ModelBundle, card: dict[str, Any]) -> str:
-        """Save ``bundle`` with ``card`` (completed with artifact hashes) as a new version."""
+    async def register(self, bundle: ModelBundle, card: dict[str, Any],
+                       extras: dict[str, bytes] | None = None) -> str:
+        """Save ``bundle`` with ``card`` (completed with hashes) as a new version.
+
+        ``extras`` are files served beside the model (the catalog's titles), hashed like the
+        artifacts but not part of the bundle.
+        """
         files = await asyncio.to_thread(_bundle_files, bundle)
+        extras = extras or {}
         card = {**card, "created_at": card.get("created_at", time.time()),
-                "artifacts": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
+                "artifacts": {name: _sha256(data) for name, data in files.items()},
+                "extras": {name: _sha256(data) for name, data in extras.items()}}
         version = new_version(card)
         card["version"] = version
         prefix = f"{bundle.name}/{version}/"
-        for name, data in files.items():
+        for name, data in {**files, **extras}.items():
             await self.store.put(prefix + name, data)
         await self.store.put(prefix + CARD, json.dumps(card, indent=2, sort_keys=True).encode())
         return version
@@ -96,13 +103,22 @@ class Registry:
     async def load(self, name: str, version: str | None = None) -> tuple[ModelBundle, dict[str, Any]]:
         """The bundle and card of a version, after checking every artifact's SHA-256."""
         card = await self.card(name, version)
-        files = {}
-        for artifact, expected in card["artifacts"].items():
-            data = await self.store.get(f"{name}/{card['version']}/{artifact}")
-            if hashlib.sha256(data).hexdigest() != expected:
-                raise ArtifactMismatch(f"{name} {card['version']}: {artifact} does not match its recorded SHA-256")
-            files[artifact] = data
+        files = {artifact: await self._verified(card, artifact, expected)
+                 for artifact, expected in card["artifacts"].items()}
         return await asyncio.to_thread(_load_bundle, files), card
+
+    async def extra(self, name: str, version: str, filename: str) -> bytes:
+        """An extra file of a version, after checking its SHA-256."""
+        card = await self.card(name, version)
+        if filename not in card.get("extras", {}):
+            raise RegistryError(f"{name} {version} has no {filename}")
+        return await self._verified(card, filename, card["extras"][filename])
+
+    async def _verified(self, card: dict[str, Any], filename: str, expected: str) -> bytes:
+        data = await self.store.get(f"{card['model_name']}/{card['version']}/{filename}")
+        if _sha256(data) != expected:
+            raise ArtifactMismatch(f"{card['model_name']} {card['version']}: {filename} does not match its recorded SHA-256")
+        return data
 
     async def stages(self, name: str) -> dict[str, Any]:
         """``{"production": version | None, "history": [...]}`` of ``name``."""
@@ -157,6 +173,10 @@ class Registry:
         if previous is None:
             raise RegistryError(f"model {name} has no earlier production version to roll back to")
         return await self._set_production(name, previous, "rollback", reason)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _bundle_files(bundle: ModelBundle) -> dict[str, bytes]:

@@ -87,6 +87,38 @@ class Settings(BaseSettings):
     """S3 access key; empty means the default AWS credential chain."""
     s3_secret_access_key: str = ""
     """S3 secret key."""
+    s3_part_size_mib: int = Field(8, ge=5)
+    """Part size of S3 multipart uploads in MiB; larger objects go up in parts (S3's minimum is 5)."""
+    store_retry_attempts: int = Field(5, ge=1)
+    """Tries of a store call (snapshots, registry) before the store is reported unavailable."""
+    store_retry_base_s: float = Field(0.2, gt=0)
+    """First wait between store retries; each next wait doubles, jittered."""
+    store_retry_max_s: float = Field(10.0, gt=0)
+    """Longest wait between store retries, also between the snapshot sink's later attempts."""
+
+    # --- Snapshots ---------------------------------------------------------------------
+    snapshot_enabled: bool = True
+    """Run the snapshot sink in the worker: every valid watch and rate event into Parquet."""
+    snapshot_max_events: int = Field(100_000, ge=1)
+    """Events per snapshot file at most; a file is also cut at every event-time hour."""
+    snapshot_late_grace_ms: int = Field(300_000, ge=0, lt=3_600_000)
+    """How far before its hour an event may be and still join the hour's file (clock jitter)."""
+    snapshot_max_buffered_events: int = Field(500_000, ge=1)
+    """Events consumed but not yet in a file at which the sink, while its store is down, pauses."""
+    snapshot_flush_on_stop: bool = True
+    """Write the open batches when the worker stops cleanly (a crash replays them instead)."""
+
+    # --- Models and serving ------------------------------------------------------------
+    serve_model: str = "als"
+    """The registered model a worker serves (its production version, else its newest)."""
+    model_retry_s: float = Field(10.0, gt=0)
+    """How often a worker without a model looks in the registry again."""
+    promote_max_regression: float = Field(0.005, ge=0)
+    """Largest NDCG@10 loss (absolute) against production that a promotion may bring."""
+    trending_replay_days: float = Field(30.0, ge=0)
+    """Days of interactions a starting worker replays into its trending counts."""
+    trace_retention_s: float = Field(86_400.0, gt=0)
+    """How long a served answer stays available at /trace/{request_id}."""
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""

@@ -1,15 +1,23 @@
 """HTTP views on the Faust web server (aiohttp); user routes run on the worker owning the user."""
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agents.snapshot_sink import STATUS as SNAPSHOT_STATUS
 from app import app
 from app.events import MAX_USER_ID
+from app.settings import get_settings
 from tables import user_history
 from tables.history import user_summary
+
+STARTED = time.monotonic()
+KAFKA_PROBE_TIMEOUT_S = 1.0
 
 
 def error(view: web.View, status: int, message: str, detail: str) -> web.Response:
@@ -44,3 +52,49 @@ class Metrics(web.View):
 
     async def get(self, request: web.Request) -> web.Response:
         return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+async def kafka_reachable() -> tuple[bool, bool]:
+    """Whether a TCP connection to any bootstrap broker opens within a second."""
+    for address in get_settings().kafka_bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
+                                               KAFKA_PROBE_TIMEOUT_S)
+        except (OSError, ValueError, asyncio.TimeoutError):
+            continue
+        writer.close()
+        return True, True
+    return False, False
+
+
+async def snapshot_health() -> tuple[bool, dict[str, Any]]:
+    """The snapshot sink: ok when it is off, or running with a store that takes writes."""
+    return SNAPSHOT_STATUS.healthy, SNAPSHOT_STATUS.as_dict()
+
+
+HEALTH_CHECKS: dict[str, Callable[[], Awaitable[tuple[bool, Any]]]] = {
+    "kafka": kafka_reachable,
+    "snapshots": snapshot_health,
+}
+"""Each check answers (ok, what to show under its name); /health is 503 unless all are ok."""
+
+
+async def health_report() -> tuple[int, dict[str, Any]]:
+    """The /health status code and body."""
+    names = list(HEALTH_CHECKS)
+    results = await asyncio.gather(*(HEALTH_CHECKS[name]() for name in names))
+    ok = all(passed for passed, _ in results)
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable"}
+    body.update({name: shown for name, (_, shown) in zip(names, results, strict=True)})
+    body["uptime_s"] = round(time.monotonic() - STARTED, 1)
+    return (200 if ok else 503), body
+
+
+@app.page("/health")
+class Health(web.View):
+    """Readiness: 200 when every check passes, else 503 with what failed."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        status, body = await health_report()
+        return self.json(body, status=status)

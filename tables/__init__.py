@@ -38,3 +38,8 @@ def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
 user_history = key_partitioned_table(
     "user_history", "Per-user history and counts, keyed by user id (tables.history).")
 item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, keyed by movie id.")
+recent_responses = key_partitioned_table(
+    "recent_responses", "Per-user answers by request id, the newest few: a repeated request id "
+    "gets the same answer.")
+traces = key_partitioned_table(
+    "traces", "Every served recommendation by request id: request, response, history length.")

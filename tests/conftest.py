@@ -25,13 +25,14 @@ def faust_test_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, AsyncM
     app.flow_control.resume()
     sends = {}
     for topic in (topics.dead_letters, topics.item_interactions, topics.watch_rerouted,
-                  topics.rate_rerouted, topics.watch, topics.rate):
+                  topics.rate_rerouted, topics.watch, topics.rate, topics.reco_responses,
+                  topics.reco_traces, topics.reco_requests_rerouted):
         mock = AsyncMock()
         monkeypatch.setattr(topic, "send", mock)
         sends[topic.get_topic_name()] = mock
-    from tables import item_stats, user_history
-    user_history.data.clear()
-    item_stats.data.clear()
+    from tables import item_stats, recent_responses, traces, user_history
+    for table in (user_history, item_stats, recent_responses, traces):
+        table.data.clear()
     yield sends
 
 

@@ -112,17 +112,23 @@ class Worker:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def wait_web(self, timeout_s: float = 60.0) -> None:
+    def wait_web(self, timeout_s: float = 60.0, path: str = "/metrics", status: int | None = None) -> None:
+        """Wait until ``path`` answers (with ``status``, when given)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                self.get("/users/1", timeout_s=1.0)
-                return
+                if status is None or self.get(path, timeout_s=2.0)[0] == status:
+                    return
             except OSError:
-                time.sleep(0.3)
-        raise TimeoutError(f"worker web not up in {timeout_s}s:\n{self.log_tail()}")
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker {path} not {status or 'up'} in {timeout_s}s:\n{self.log_tail()}")
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Wait until /health says the worker is ready to serve."""
+        self.wait_web(timeout_s, "/health", 200)
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,15 +1,16 @@
-"""Open the store a URL names: file://DIR or s3://bucket/prefix."""
+"""Open the store a URL names: file://DIR or s3://bucket/prefix; retry policy from settings."""
 from __future__ import annotations
 
 from app.settings import Settings
 from app.storage.base import Store
 from app.storage.exceptions import UnsupportedStoreURL
 from app.storage.file import FileStore
-from app.storage.s3 import S3Store
+from app.storage.retry import Backoff
+from app.storage.s3 import MiB, S3Store
 
 
 def open_store(url: str, settings: Settings) -> Store:
-    """The store behind ``url``; S3 endpoint, region and credentials come from ``settings``."""
+    """The store behind ``url``; S3 endpoint, region, credentials and part size come from ``settings``."""
     scheme, sep, rest = url.partition("://")
     if sep and scheme == "file" and rest:
         return FileStore(rest)
@@ -22,5 +23,11 @@ def open_store(url: str, settings: Settings) -> Store:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id or None,
             secret_access_key=settings.s3_secret_access_key or None,
+            part_size=settings.s3_part_size_mib * MiB,
         )
     raise UnsupportedStoreURL(url)
+
+
+def store_backoff(settings: Settings) -> Backoff:
+    """How store calls are retried, as configured."""
+    return Backoff(settings.store_retry_attempts, settings.store_retry_base_s, settings.store_retry_max_s)

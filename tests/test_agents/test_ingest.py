@@ -112,7 +112,7 @@ async def test_item_agent_sums_deltas(faust_test_app) -> None:
 def test_a_rerouted_copy_is_deduplicated_by_its_origin() -> None:
     from types import SimpleNamespace
 
-    from agents.ingest import ORIGIN_HEADER, REROUTE_TOPICS, origin
+    from agents.reroute import ORIGIN_HEADER, REROUTE_TOPICS, origin
 
     rerouted = next(iter(REROUTE_TOPICS))
     copy = SimpleNamespace(topic=rerouted, partition=OWNER, offset=99,

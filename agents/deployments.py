@@ -1,0 +1,62 @@
+"""Which model this worker serves: the registry's choice at start, then every model event."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from agents.broadcast import follow
+from app import app
+from app.codec import AvroCodec
+from app.deployment import holder
+from app.registry import Registry
+from app.settings import get_settings
+from app.storage import open_store
+
+settings = get_settings()
+MODEL_EVENT = AvroCodec("ModelEvent")
+SWAP_ACTIONS = {"promote", "rollback"}
+
+
+def registry() -> Registry:
+    return Registry(open_store(settings.registry, settings))
+
+
+@app.task
+async def deploy_at_start() -> None:
+    """Load the configured model's production version; retry until one is registered."""
+    while holder.current is None:
+        await holder.deploy(registry(), settings.serve_model)
+        if holder.current is None:
+            await asyncio.sleep(settings.model_retry_s)
+
+
+async def on_model_events(records: list[Any]) -> None:
+    for record in records:
+        event = MODEL_EVENT.decode(record.value)
+        if event["model_name"] == settings.serve_model and event["action"] in SWAP_ACTIONS:
+            await holder.deploy(registry(), event["model_name"], event["model_version"])
+
+
+@app.task
+async def follow_model_events() -> None:
+    """Swap in whatever version a promotion or rollback names, on every worker."""
+    await follow(settings, settings.topic("model-events"), on_model_events, since_ms=None)
+
+
+async def on_interactions(records: list[Any]) -> None:
+    deployed = holder.current
+    if deployed is None:
+        return
+    for record in records:
+        delta = json.loads(record.value) if record.value else None
+        if delta and (delta["new_watcher"] or delta["ratings"]):
+            deployed.trending.update(delta["movie_id"], delta["ts"])
+
+
+@app.task
+async def follow_interactions() -> None:
+    """Feed every new interaction of the whole catalog into this worker's trending counts."""
+    since = int(time.time() * 1000) - int(settings.trending_replay_days * 86_400_000)
+    await follow(settings, settings.topic("item-interactions"), on_interactions, since_ms=since)

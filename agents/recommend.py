@@ -1,0 +1,77 @@
+"""Recommend agent: answers every request on ``reco-requests`` with a full ``RecoResponse``.
+
+Requests are user-keyed, so the user's live row is local. A repeated request id gets the
+answer it got before; a bad request gets a 400 response with the reason, not silence.
+Every answer is also sent to ``reco-traces``, keyed by request id, for ``/trace``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agents import topics
+from agents.dead_letters import send_dead_letter
+from agents.reroute import reroute
+from app import app
+from app.codec import AvroCodec
+from app.deployment import holder
+from app.exceptions import BadEvent, OversizeEvent
+from app.faust_app import worker_id
+from app.partitioning import partition_of, user_key
+from app.serving import BadRequest, answer, check_request, response
+from app.settings import get_settings
+from tables import recent_responses, user_history
+
+settings = get_settings()
+REQUEST, RESPONSE = AvroCodec("RecoRequest"), AvroCodec("RecoResponse")
+REMEMBERED = 100
+"""Answers kept per user for repeated request ids."""
+
+
+def serve(record: dict[str, Any], started: float) -> dict[str, Any]:
+    """The response to a decoded request; reads and writes the user's rows with no await."""
+    try:
+        request = check_request(record)
+    except BadRequest as exc:
+        return response(record["request_id"], record["user_id"], record["k"], started,
+                        worker_id(settings), status=400, error=str(exc))
+    key = user_key(request.user_id)
+    remembered = recent_responses.get(key) or {}
+    if request.request_id in remembered:
+        return remembered[request.request_id]
+    result = answer(request, user_history.get(key), holder.current, worker_id(settings), started)
+    if result["status"] == 200:
+        remembered = {**remembered, request.request_id: result}
+        recent_responses[key] = dict(list(remembered.items())[-REMEMBERED:])
+    return result
+
+
+async def publish(result: dict[str, Any], request: dict[str, Any], history_length: int) -> None:
+    """Answer on ``reco-responses`` and record the trace."""
+    request_key = result["request_id"].encode()
+    await topics.reco_responses.send(key=request_key, value=RESPONSE.encode(result))
+    await topics.reco_traces.send(key=request_key, value={
+        "request": request, "response": result, "history_length": history_length})
+
+
+@app.agent(topics.reco_request_sources)
+async def answer_requests(stream: Any) -> None:
+    """One response per request, in the order the user's requests arrived."""
+    async for event in stream.events():
+        message, started = event.message, time.perf_counter()
+        try:
+            if message.value is not None and len(message.value) > settings.max_payload_bytes:
+                raise OversizeEvent(f"{len(message.value)} bytes exceeds the {settings.max_payload_bytes}-byte limit")
+            record = REQUEST.decode(message.value)
+        except BadEvent as exc:
+            await send_dead_letter(message, exc)  # no request id to answer to
+            continue
+        if 0 < record["user_id"]:
+            key = user_key(record["user_id"])
+            owner = partition_of(key, settings.partitions)
+            if owner != message.partition:
+                await reroute(topics.reco_requests_rerouted, message, key, owner)
+                continue
+        result = serve(record, started)
+        state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
+        await publish(result, record, len(state["recent"]) if state else 0)

@@ -1,0 +1,133 @@
+"""HTTP: recommendations, traces and rollout status; user-keyed routes run on the user's owner."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from faust import web
+
+from agents.recommend import publish, serve
+from app import app
+from app.deployment import holder
+from app.registry import Registry, RegistryError
+from app.serving import MAX_K
+from app.settings import get_settings
+from app.storage import open_store
+from app.views import HEALTH_CHECKS, error, parse_user_id
+from tables import traces, user_history
+
+settings = get_settings()
+OPENAPI = Path(__file__).parent / "openapi.json"
+DATA_MANIFEST = "data_manifest.json"
+
+
+def parse_k(raw: str | None) -> int | None:
+    """``k`` from a query string: 1..100, 10 when absent, None when invalid."""
+    if raw is None:
+        return 10
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_K else None
+
+
+def parse_exclude(raw: str | None) -> list[int] | None:
+    """``exclude=3,4`` as ids; None when it is not a comma-separated list of ids."""
+    if not raw:
+        return []
+    parts = raw.split(",")
+    return [int(p) for p in parts] if all(p.strip().isdigit() for p in parts) else None
+
+
+def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
+    titles = holder.current.titles if holder.current else {}
+    return [{"movie_id": m, "title": titles.get(m, ""), "score": s}
+            for m, s in zip(result["movie_ids"], result["scores"])]
+
+
+@app.page("/recommend/{user_id}")
+class Recommend(web.View):
+    """Top-k movies for a user, with the provenance of the answer."""
+
+    @app.table_route(table=user_history, match_info="user_id")
+    async def get(self, request: web.Request, user_id: str) -> web.Response:
+        started = time.perf_counter()
+        parsed, k = parse_user_id(user_id), parse_k(request.query.get("k"))
+        exclude = parse_exclude(request.query.get("exclude"))
+        if parsed is None:
+            return error(self, 400, "bad user_id", f"{user_id!r} is not a positive 32-bit integer")
+        if k is None:
+            return error(self, 400, "bad k", f"k must be an integer in 1..{MAX_K}")
+        if exclude is None:
+            return error(self, 400, "bad exclude", "exclude must be comma-separated movie ids")
+        record = {"request_id": uuid.uuid4().hex, "ts": int(time.time() * 1000), "user_id": parsed,
+                  "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
+        result = serve(record, started)
+        if result["status"] != 200:
+            return error(self, result["status"], "not served", result["error"] or "")
+        state = user_history.get(str(parsed).encode())
+        await publish(result, record, len(state["recent"]) if state else 0)
+        provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
+                                                   "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
+        return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})
+
+
+async def model_provenance(response: dict[str, Any]) -> dict[str, Any]:
+    """The card of the version that served ``response`` and the manifest of its data."""
+    reg = Registry(open_store(settings.registry, settings))
+    try:
+        card = await reg.card(response["model_name"], response["model_version"])
+    except RegistryError as exc:
+        return {"model_card": None, "data_manifest": None, "note": str(exc)}
+    manifest = None
+    if DATA_MANIFEST in card.get("extras", {}):
+        manifest = json.loads(await reg.extra(card["model_name"], card["version"], DATA_MANIFEST))
+    return {"model_card": {k: v for k, v in card.items() if k != "tuning"}, "data_manifest": manifest}
+
+
+@app.page("/trace/{request_id}")
+class Trace(web.View):
+    """What was asked, what was answered, and the model and data behind the answer."""
+
+    @app.table_route(table=traces, match_info="request_id")
+    async def get(self, request: web.Request, request_id: str) -> web.Response:
+        trace = traces.get(request_id.encode())
+        if trace is None:
+            return error(self, 404, "unknown request_id",
+                         f"no trace of {request_id!r} (unknown, or older than the retention)")
+        extra = await model_provenance(trace["response"]) if trace["response"]["model_name"] else {}
+        return self.json({**trace, **extra})
+
+
+@app.page("/rollout/status")
+class RolloutStatus(web.View):
+    """The serving model; canaries and A/B arms come with the rollout work."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        current = holder.current
+        stable = {"model_name": current.name, "model_version": current.version} if current else None
+        return self.json({"stable": stable, "canary": None, "canary_percent": 0, "ab_arms": [],
+                          "last_rollback": None, "last_load_error": holder.last_error or None})
+
+
+@app.page("/openapi.json")
+class OpenAPI(web.View):
+    """The OpenAPI document of this HTTP API (kept in the repo as app/openapi.json)."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        return self.bytes(OPENAPI.read_bytes(), content_type="application/json")
+
+
+async def model_health() -> tuple[bool, dict[str, Any]]:
+    """Ready to serve once a model is loaded."""
+    current = holder.current
+    return current is not None, {"serving": holder.describe(), "last_error": holder.last_error or None}
+
+
+async def tables_health() -> tuple[bool, dict[str, Any]]:
+    """Tables are recovered from their changelogs before a worker serves from them."""
+    recovered = app.tables.recovery.completed.is_set()
+    return recovered, {"recovered": recovered}
+
+
+HEALTH_CHECKS.update(model=model_health, tables=tables_health)

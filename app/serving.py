@@ -1,0 +1,85 @@
+"""One recommendation request answered: checked, scored by the deployed model, with provenance.
+
+Plain functions over plain data, shared by the Kafka agent and the HTTP view, so both give
+the same answer and both are tested without Faust.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.deployment import Deployed
+from app.events import MAX_USER_ID
+from models.serving import recommend
+from tables.history import UserState, seen_movies
+
+MAX_K = 100
+MAX_EXCLUDE = 1000
+ARM = "stable"
+
+
+class BadRequest(ValueError):
+    """A request that cannot be answered as asked; ``str(exc)`` is the error for the client."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked recommendation request."""
+
+    request_id: str
+    ts: int
+    user_id: int
+    k: int
+    client_id: str
+    exclude: tuple[int, ...]
+
+
+def check_request(record: dict[str, Any]) -> Request:
+    """A ``Request`` from a decoded ``RecoRequest``, or ``BadRequest`` saying what is wrong."""
+    if not record.get("request_id"):
+        raise BadRequest("request_id is empty")
+    if not 0 < record["user_id"] <= MAX_USER_ID:
+        raise BadRequest(f"user_id {record['user_id']} is not a positive 32-bit id")
+    if not 1 <= record["k"] <= MAX_K:
+        raise BadRequest(f"k {record['k']} is outside 1..{MAX_K}")
+    if len(record["exclude"]) > MAX_EXCLUDE:
+        raise BadRequest(f"exclude has {len(record['exclude'])} ids, more than {MAX_EXCLUDE}")
+    return Request(record["request_id"], record["ts"], record["user_id"], record["k"],
+                   record.get("client_id", ""), tuple(record["exclude"]))
+
+
+def response(request_id: str, user_id: int, k: int, started: float, served_by: str, *,
+             status: int = 200, error: str | None = None, deployed: Deployed | None = None,
+             movie_ids: list[int] | None = None, scores: list[float] | None = None,
+             strategy: str = "") -> dict[str, Any]:
+    """A ``RecoResponse`` record; an error response carries whatever provenance exists."""
+    card = deployed.card if deployed else {}
+    return {
+        "request_id": request_id, "ts": int(time.time() * 1000), "user_id": user_id,
+        "status": status, "error": error, "k": k, "movie_ids": movie_ids or [],
+        "scores": scores or [], "strategy": strategy,
+        "model_name": card.get("model_name", ""), "model_version": card.get("version", ""),
+        "arm": ARM if deployed else "", "git_sha": card.get("git_sha", ""),
+        "data_snapshot_id": card.get("data_snapshot_id", ""), "served_by": served_by,
+        "latency_ms": (time.perf_counter() - started) * 1000.0,
+    }
+
+
+def answer(request: Request, state: UserState | None, deployed: Deployed | None, served_by: str,
+           started: float) -> dict[str, Any]:
+    """The response to a checked request, given the user's live state and the deployment.
+
+    Movies the user watched or rated (per the live table) and the request's exclusions are
+    never recommended; 503 when no model is loaded yet.
+    """
+    if deployed is None:
+        return response(request.request_id, request.user_id, request.k, started, served_by,
+                        status=503, error="no model is loaded yet")
+    history = [movie for _, movie, _ in state["recent"]] if state else []
+    exclude = [*request.exclude, *(seen_movies(state) if state else ())]
+    found = recommend(deployed.bundle, request.user_id, request.k, history=history, exclude=exclude,
+                      trending=deployed.trending, config=deployed.policy)
+    return response(request.request_id, request.user_id, request.k, started, served_by,
+                    deployed=deployed, movie_ids=found.movie_ids, scores=found.scores,
+                    strategy=found.strategy)
