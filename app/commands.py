@@ -23,23 +23,28 @@ CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent"),
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create every topic of the app that is missing; returns the names created.
+    """Create every topic of the app that is missing, table changelogs included; returns the names created.
 
-    Workers create missing topics too, but a topic that appears after a worker subscribed
-    costs a rebalance, so deployments create them first.
+    Workers create missing topics too, but one that appears after a worker subscribed is
+    left out of its assignment until the next metadata refresh (minutes): a table whose
+    changelog is missing that way is neither recovered nor routable. So deployments create
+    them first.
     """
     from agents.topics import ALL_TOPICS
+    import tables  # noqa: F401 - registers the tables whose changelogs are created here
 
-    wanted = {name: topic.partitions or settings.partitions
+    wanted = {name: (topic.partitions or settings.partitions, {})
               for topic in ALL_TOPICS for name in topic.topics}
+    for table in app.tables.values():
+        wanted[table.changelog_topic.get_topic_name()] = (table.partitions, {"cleanup.policy": "compact"})
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         missing = sorted(set(wanted) - set(await admin.list_topics()))
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(n, wanted[n], settings.replication_factor) for n in missing])
+                await admin.create_topics([NewTopic(n, wanted[n][0], settings.replication_factor,
+                                                    topic_configs=wanted[n][1]) for n in missing])
             except TopicAlreadyExistsError:
                 pass  # another process created it first: the goal is met
         return missing

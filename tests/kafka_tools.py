@@ -97,6 +97,12 @@ class Worker:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
+    def create_topics(self) -> "Worker":
+        """``movie-recs topics create`` with this worker's settings, as a deployment does first."""
+        subprocess.run([sys.executable, "-m", "app.cli", "topics", "create"], cwd=REPO, env=self.env,
+                       check=True, capture_output=True, timeout=60)
+        return self
+
     def start(self) -> "Worker":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

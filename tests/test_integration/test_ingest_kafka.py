@@ -16,7 +16,7 @@ from app.codec import AvroCodec
 from app.events import RateEvent, WatchEvent
 from app.partitioning import partition_of, user_key
 from tables.history import apply_item_delta, apply_rate, apply_watch, new_user_state
-from tests.kafka_tools import Worker, create_topics, free_port, read_all
+from tests.kafka_tools import Worker, free_port, read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
@@ -118,17 +118,14 @@ async def test_worker_ingests_exactly_what_was_sent(kafka_bootstrap: str, tmp_pa
     prefix, app_id = f"it-{run}-", f"it-{run}"
     sends, expected_users, invalid = make_traffic()
     assert len(sends) >= 10_000 and sum(1 for s in sends if s[3] is not None) == len(sends)
-    # As an operator would: every topic exists before producers and workers start.
-    await create_topics(kafka_bootstrap, [prefix + t for t in (
-        "watch", "rate", "watch-rerouted", "rate-rerouted", "item-interactions", "dead-letters",
-        "movielog", "reco-requests")], PARTITIONS)
-    await produce(kafka_bootstrap, prefix, sends)
-
     worker = Worker({
         "MOVIE_RECS_KAFKA_BOOTSTRAP": kafka_bootstrap, "MOVIE_RECS_TOPIC_PREFIX": prefix,
         "MOVIE_RECS_APP_ID": app_id, "MOVIE_RECS_WEB_PORT": str(free_port()),
-        "MOVIE_RECS_DATA_DIR": str(tmp_path / "faust"),
-    }, tmp_path / "worker.log").start()
+        "MOVIE_RECS_DATA_DIR": str(tmp_path / "faust"), "MOVIE_RECS_SNAPSHOTS": f"file://{tmp_path / 'snap'}",
+    }, tmp_path / "worker.log")
+    worker.create_topics()  # as an operator would: every topic exists before producers and workers
+    await produce(kafka_bootstrap, prefix, sends)
+    worker.start()
     try:
         want = {user_key(u): comparable(s) for u, s in expected_users.items()}
         users = await wait_for_changelog(

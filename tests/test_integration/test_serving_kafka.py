@@ -4,10 +4,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -68,9 +65,7 @@ def worker(kafka_bootstrap: str, registry_dir: Path, tmp_path_factory: pytest.Te
            "MOVIE_RECS_APP_ID": f"sv-{run}", "MOVIE_RECS_WEB_PORT": str(free_port()),
            "MOVIE_RECS_DATA_DIR": str(tmp / "faust"), "MOVIE_RECS_REGISTRY": f"file://{registry_dir}",
            "MOVIE_RECS_SNAPSHOTS": f"file://{tmp / 'snapshots'}", "MOVIE_RECS_SERVE_MODEL": "als"}
-    subprocess.run([sys.executable, "-m", "app.cli", "topics", "create"], cwd=REPO, env={**os.environ, **env},
-                   check=True, capture_output=True, timeout=60)
-    proc = Worker(env, tmp / "worker.log").start()
+    proc = Worker(env, tmp / "worker.log").create_topics().start()
     proc.wait_ready()
     yield proc, env["MOVIE_RECS_TOPIC_PREFIX"]
     proc.stop()
