@@ -9,6 +9,7 @@ import socket
 
 import faust
 
+from app.faust_consumer import Consumer
 from app.kafka_security import broker_credentials
 from app.settings import Settings, get_settings
 
@@ -21,7 +22,7 @@ def worker_id(settings: Settings) -> str:
 def create_app(settings: Settings | None = None) -> faust.App:
     """A Faust app configured from ``settings`` (the environment by default)."""
     settings = settings or get_settings()
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=broker_credentials(settings),
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
                       "app.model_cli"],
         origin="app",
     )
+    app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
+    return app
 
 
 app = create_app()
