@@ -51,7 +51,8 @@ async def on_interactions(records: list[Any]) -> None:
         return
     for record in records:
         delta = json.loads(record.value) if record.value else None
-        if delta and (delta["new_watcher"] or delta["ratings"]):
+        # A delta may combine several users' new interactions with one movie (one per batch).
+        for _ in range(delta["new_watcher"] + delta["ratings"] if delta else 0):
             deployed.trending.update(delta["movie_id"], delta["ts"])
 
 

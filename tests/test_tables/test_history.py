@@ -54,3 +54,18 @@ def test_summary_of_an_unknown_user_is_empty() -> None:
     apply_rate(state, RateEvent(5, 9, 3, 4), 10)
     assert user_summary(9, state)["last_events"] == [
         {"ts": 5, "movie_id": 3, "kind": "rate", "rating": 4}]
+
+
+def test_deltas_of_one_movie_combine_to_the_same_counts() -> None:
+    from tables.history import ItemDelta, combine_by_movie
+
+    deltas = [ItemDelta(5, 10, new_watcher=1), ItemDelta(6, 11, ratings=1, rating_sum=4),
+              ItemDelta(5, 12, ratings=1, rating_sum=3), ItemDelta(5, 9, rating_sum=-1)]
+    combined = combine_by_movie(deltas)
+    assert [d.movie_id for d in combined] == [5, 6]
+    separate = combined_stats = None
+    for delta in deltas:
+        if delta.movie_id == 5:
+            separate = apply_item_delta(separate, delta.as_dict())
+    combined_stats = apply_item_delta(None, combined[0].as_dict())
+    assert combined_stats == separate == {"watchers": 1, "ratings": 1, "rating_sum": 2, "last_ts": 12}
