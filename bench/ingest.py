@@ -44,7 +44,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,11 +53,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.kafka_tools import free_port
 from app.codec import AvroCodec
 from app.kafka_security import client_kwargs
 from app.partitioning import user_key
@@ -207,12 +207,6 @@ async def bare_read(settings: Settings, total: int, partitions: int, timeout_s: 
         return rate_between(samples, total)
     finally:
         await consumer.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -396,13 +390,17 @@ def print_table(result: dict[str, object]) -> None:
           f"drained in {result['items_drained_s']} s; {result['worker_warnings']} worker warnings")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def bench_main(name: str, args: Any, run: Callable[..., dict], print_table: Callable[[dict], None]) -> None:
+    """Run a worker benchmark in a temporary directory; the table, then one JSON line."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the workers are stopped on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
         result = run(args, Path(workdir))
     print_table(result)
     print(json.dumps(result))
+
+
+def main(argv: list[str] | None = None) -> None:
+    bench_main("ingest", parse_args(argv), run, print_table)
 
 
 if __name__ == "__main__":

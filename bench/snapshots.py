@@ -37,9 +37,7 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -50,6 +48,7 @@ from app.settings import Settings
 from app.snapshots import SnapshotName, SnapshotRange, build_manifest
 from app.storage import FileStore
 from bench.ingest import (
+    bench_main,
     CODECS,
     INGESTED,
     Rate,
@@ -298,12 +297,7 @@ def print_table(result: dict[str, object]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the workers are stopped on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix="bench-snapshots-") as workdir:
-        result = run(args, Path(workdir))
-    print_table(result)
-    print(json.dumps(result))
+    bench_main("snapshots", parse_args(argv), run, print_table)
 
 
 if __name__ == "__main__":
