@@ -24,12 +24,16 @@ from tables import recent_responses, user_history
 
 settings = get_settings()
 REQUEST, RESPONSE = AvroCodec("RecoRequest"), AvroCodec("RecoResponse")
-REMEMBERED = 100
-"""Answers kept per user for repeated request ids."""
+REMEMBERED = 16
+"""Answers kept per user for repeated request ids (the row is rewritten on every answer)."""
 
 
-def serve(record: dict[str, Any], started: float) -> dict[str, Any]:
-    """The response to a decoded request; reads and writes the user's rows with no await."""
+def serve(record: dict[str, Any], started: float, remember: bool = True) -> dict[str, Any]:
+    """The response to a decoded request; reads and writes the user's rows with no await.
+
+    ``remember`` keeps the answer for a repeat of the request id; HTTP requests get fresh
+    ids, so they skip that table write.
+    """
     try:
         request = check_request(record)
     except BadRequest as exc:
@@ -40,7 +44,7 @@ def serve(record: dict[str, Any], started: float) -> dict[str, Any]:
     if request.request_id in remembered:
         return remembered[request.request_id]
     result = answer(request, user_history.get(key), holder.current, worker_id(settings), started)
-    if result["status"] == 200:
+    if remember and result["status"] == 200:
         remembered = {**remembered, request.request_id: result}
         recent_responses[key] = dict(list(remembered.items())[-REMEMBERED:])
     return result

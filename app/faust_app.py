@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
-        producer_linger_ms=5,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_transport=f"tcp://{settings.web_host}:{settings.web_port}",

@@ -62,7 +62,7 @@ class Recommend(web.View):
             return error(self, 400, "bad exclude", "exclude must be comma-separated movie ids")
         record = {"request_id": uuid.uuid4().hex, "ts": int(time.time() * 1000), "user_id": parsed,
                   "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
-        result = serve(record, started)
+        result = serve(record, started, remember=False)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
         state = user_history.get(str(parsed).encode())
