@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, bring up Kafka, start a worker, load the default
-# (synthetic) data through Kafka, and show what the worker serves. Stop with: docker/up.sh stop
+# (synthetic) data through Kafka, train and register a model, and show what the worker
+# serves. Stop with: docker/up.sh stop
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,10 +33,14 @@ else
 fi
 for _ in $(seq 60); do curl -fs "localhost:$PORT/metrics" >/dev/null 2>&1 && break; sleep 1; done
 
-movie-recs simulate --data "${MOVIE_RECS_DEMO_DATA:-synthetic}" --limit "${MOVIE_RECS_DEMO_EVENTS:-300000}"
-sleep 10
+DATA="${MOVIE_RECS_DEMO_DATA:-synthetic}"
+movie-recs simulate --data "$DATA" --limit "${MOVIE_RECS_DEMO_EVENTS:-300000}"
+movie-recs train --model "${MOVIE_RECS_SERVE_MODEL:-als}" --data "$DATA"
+for _ in $(seq 60); do curl -fs "localhost:$PORT/health" >/dev/null 2>&1 && break; sleep 1; done
 echo
 echo "ingested so far:"; curl -fs "localhost:$PORT/metrics" | grep '^movierecs_events_ingested_total'
 echo "user 1:"; curl -fs "localhost:$PORT/users/1"; echo
+echo "recommendations for user 1:"; curl -fs "localhost:$PORT/recommend/1?k=5"; echo
 echo
-echo "Worker on http://localhost:$PORT (/users/{id}, /metrics). Stop everything: docker/up.sh stop"
+echo "Worker on http://localhost:$PORT (/recommend/{id}, /trace/{request_id}, /users/{id}, /health, /metrics)."
+echo "Stop everything: docker/up.sh stop"
