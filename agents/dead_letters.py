@@ -6,12 +6,12 @@ import time
 from faust.types import Message
 
 from agents.topics import dead_letters
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.exceptions import BadEvent
 from app.metrics import DEAD_LETTERS
 from app.settings import get_settings
 
-_CODEC = AvroCodec("DeadLetter")
+_CODEC = codec_for("DeadLetter", get_settings().topic("dead-letters"))
 _LIMIT = get_settings().max_payload_bytes
 
 

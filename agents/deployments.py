@@ -8,14 +8,14 @@ from typing import Any
 
 from agents.broadcast import follow
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.deployment import holder
 from app.registry import Registry
 from app.settings import get_settings
 from app.storage import open_store
 
 settings = get_settings()
-MODEL_EVENT = AvroCodec("ModelEvent")
+MODEL_EVENT = codec_for("ModelEvent", settings.topic("model-events"))
 SWAP_ACTIONS = {"promote", "rollback"}
 
 

@@ -17,7 +17,7 @@ from agents import topics
 from agents.dead_letters import send_dead_letter
 from agents.reroute import origin, reroute
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.events import Limits, to_rate, to_watch
 from app.exceptions import BadEvent, OversizeEvent
 from app.metrics import EVENTS_INGESTED, EVENTS_REPLAYED, EVENTS_REROUTED
@@ -42,8 +42,10 @@ class Source:
     reroute: TopicT
 
 
-WATCH = Source("watch", AvroCodec("WatchEvent"), to_watch, apply_watch, topics.watch_rerouted)
-RATE = Source("rate", AvroCodec("RateEvent"), to_rate, apply_rate, topics.rate_rerouted)
+WATCH = Source("watch", codec_for("WatchEvent", settings.topic("watch")), to_watch, apply_watch,
+               topics.watch_rerouted)
+RATE = Source("rate", codec_for("RateEvent", settings.topic("rate")), to_rate, apply_rate,
+              topics.rate_rerouted)
 
 
 def read_event(source: Source, value: bytes | None, now_ms: int) -> Any:

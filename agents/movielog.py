@@ -7,7 +7,7 @@ from typing import Any
 from agents import topics
 from agents.dead_letters import send_dead_letter
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.events import Limits, to_rate, to_watch
 from app.exceptions import BadEvent, DecodeError
 from app.movielog import parse_line
@@ -17,8 +17,8 @@ from app.settings import get_settings
 settings = get_settings()
 LIMITS = Limits.from_settings(settings)
 TARGETS = {
-    "watch": (topics.watch, AvroCodec("WatchEvent"), to_watch),
-    "rate": (topics.rate, AvroCodec("RateEvent"), to_rate),
+    "watch": (topics.watch, codec_for("WatchEvent", settings.topic("watch")), to_watch),
+    "rate": (topics.rate, codec_for("RateEvent", settings.topic("rate")), to_rate),
 }
 
 

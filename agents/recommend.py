@@ -13,7 +13,7 @@ from agents import topics
 from agents.dead_letters import send_dead_letter
 from agents.reroute import reroute
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.deployment import holder
 from app.exceptions import BadEvent, OversizeEvent
 from app.faust_app import worker_id
@@ -23,7 +23,9 @@ from app.settings import get_settings
 from tables import recent_responses, user_history
 
 settings = get_settings()
-REQUEST, RESPONSE = AvroCodec("RecoRequest"), AvroCodec("RecoResponse")
+REQUEST = codec_for("RecoRequest", settings.topic("reco-requests"))
+RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
+WORKER = worker_id(settings)
 REMEMBERED = 16
 """Answers kept per user for repeated request ids (the row is rewritten on every answer)."""
 
@@ -38,12 +40,12 @@ def serve(record: dict[str, Any], started: float, remember: bool = True) -> dict
         request = check_request(record)
     except BadRequest as exc:
         return response(record["request_id"], record["user_id"], record["k"], started,
-                        worker_id(settings), status=400, error=str(exc))
+                        WORKER, status=400, error=str(exc))
     key = user_key(request.user_id)
     remembered = recent_responses.get(key) or {}
     if request.request_id in remembered:
         return remembered[request.request_id]
-    result = answer(request, user_history.get(key), holder.current, worker_id(settings), started)
+    result = answer(request, user_history.get(key), holder.current, WORKER, started)
     if remember and result["status"] == 200:
         remembered = {**remembered, request.request_id: result}
         recent_responses[key] = dict(list(remembered.items())[-REMEMBERED:])

@@ -14,12 +14,11 @@ from faust.cli import option
 from faust.cli.faust import cli
 
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.settings import Settings, get_settings
 
-CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent"),
-          "reco-requests": AvroCodec("RecoRequest")}
+RECORDS = {"watch": "WatchEvent", "rate": "RateEvent", "reco-requests": "RecoRequest"}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -99,7 +98,7 @@ async def produce(settings: Settings, events: Any, rate: float, limit: int) -> d
     try:
         stream = paced(events, rate) if rate > 0 else _as_async(events)
         async for topic, key, value in stream:
-            await producer.send(settings.topic(topic), CODECS[topic].encode(value), key=key.encode())
+            await producer.send(settings.topic(topic), codec_for(RECORDS[topic], settings.topic(topic)).encode(value), key=key.encode())
             counts[topic] = counts.get(topic, 0) + 1
             if sum(counts.values()) >= limit > 0:
                 break

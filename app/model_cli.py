@@ -15,7 +15,7 @@ from faust.cli import option
 from faust.cli.faust import cli
 
 from app import app
-from app.codec import AvroCodec
+from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.provenance import dataset_id, file_digest, git_sha
 from app.registry import Registry, RegistryError
@@ -83,7 +83,7 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
     producer = AIOKafkaProducer(**client_kwargs(settings), request_timeout_ms=10_000)
     await asyncio.wait_for(producer.start(), 15)
     try:
-        value = AvroCodec("ModelEvent").encode({
+        value = codec_for("ModelEvent", settings.topic("model-events")).encode({
             "ts": int(time.time() * 1000), "action": action, "model_name": name,
             "model_version": version, "percent": 100, "reason": reason, "actor": "cli"})
         await producer.send_and_wait(settings.topic("model-events"), value, key=name.encode())

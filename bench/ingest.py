@@ -303,12 +303,18 @@ class WorkerRun:
 
 # --- the run --------------------------------------------------------------------------------
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """The options every worker benchmark shares: size, broker, partitions, seed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--events", type=int, default=200_000, help="events to pre-load and ingest")
     parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--poll-s", type=float, default=0.1, help="seconds between /metrics scrapes")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up on a phase after this")
     parser.add_argument("--faust-noop", action="store_true",

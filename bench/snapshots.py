@@ -48,6 +48,7 @@ from app.settings import Settings
 from app.snapshots import SnapshotName, SnapshotRange, build_manifest
 from app.storage import FileStore
 from bench.ingest import (
+    base_parser,
     bench_main,
     CODECS,
     INGESTED,
@@ -218,11 +219,7 @@ def run_pair(base_env: dict[str, str], workdir: Path, round_: int, events: int,
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="events to pre-load and ingest")
-    parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, default=4.0, help="event-time span the events are spread over")
     parser.add_argument("--keep-time", action="store_true", help="keep the synthetic set's event times")
     parser.add_argument("--max-events", type=int, default=0,
