@@ -29,15 +29,16 @@ class IdMap:
     def index_of(self, raw_ids) -> np.ndarray:
         """Dense indexes of ``raw_ids``; -1 where a raw id is unknown."""
         raw_ids = np.asarray(raw_ids, dtype=np.int64).ravel()
+        if not raw_ids.size or not self.raw.size:  # the common case of an empty history is free
+            return np.full(raw_ids.shape, -1, dtype=np.int64)
         pos = np.searchsorted(self.raw, raw_ids)
-        pos_clipped = np.minimum(pos, max(len(self) - 1, 0))
-        known = (pos < len(self)) & (self.raw[pos_clipped] == raw_ids) if len(self) else np.zeros(raw_ids.shape, bool)
-        return np.where(known, pos_clipped, -1).astype(np.int64)
+        pos[pos == self.raw.size] = self.raw.size - 1
+        return np.where(self.raw[pos] == raw_ids, pos, -1)
 
     def index(self, raw_id: int) -> int | None:
         """Dense index of one raw id, or None when it is unknown."""
-        found = int(self.index_of([raw_id])[0])
-        return None if found < 0 else found
+        pos = int(self.raw.searchsorted(raw_id))
+        return pos if pos < self.raw.size and self.raw[pos] == raw_id else None
 
     def raw_of(self, indexes) -> np.ndarray:
         """Raw ids of dense indexes."""

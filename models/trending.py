@@ -104,6 +104,10 @@ class TrendingCounts:
 
     def scores_of(self, movie_ids: np.ndarray, now: Optional[int] = None) -> np.ndarray:
         """Decayed counts of ``movie_ids`` at ``now``; 0 for a movie never counted."""
+        movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        if movie_ids.size <= len(self) and np.array_equal(self._ids[: movie_ids.size], movie_ids):
+            # a server's counts start from its model's catalog, so per request this is a slice
+            return self._mass[: movie_ids.size] * self._scale(now)
         if self._lookup is None:  # rebuilt only after new movies arrived
             order = np.argsort(self.movie_ids, kind="stable")
             self._lookup = (IdMap(self.movie_ids[order]), order)

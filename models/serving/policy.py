@@ -28,7 +28,7 @@ def known_user_scores(model: Recommender, user: int, live: np.ndarray) -> np.nda
     one, as it would be after retraining.
     """
     trained = model.seen(user)
-    if np.isin(live, trained).all():
+    if not live.size or np.isin(live, trained).all():
         return model.score_users(np.array([user], dtype=np.int64))[0]
     matrix = model.matrix
     ranks = matrix.data[matrix.indptr[user] : matrix.indptr[user + 1]]
