@@ -2,7 +2,8 @@
 
 Requests are user-keyed, so the user's live row is local. A repeated request id gets the
 answer it got before; a bad request gets a 400 response with the reason, not silence.
-Every answer is also sent to ``reco-traces``, keyed by request id, for ``/trace``.
+Every answer, HTTP ones too, goes to ``reco-responses`` (keyed by request id) and is kept in
+the ``traces`` table on the user's partition, which the answering worker owns.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from app.faust_app import worker_id
 from app.partitioning import partition_of, user_key
 from app.serving import BadRequest, answer, check_request, response
 from app.settings import get_settings
-from tables import recent_responses, user_history
+from tables import recent_responses, trace_key, traces, user_history
 
 settings = get_settings()
 REQUEST = codec_for("RecoRequest", settings.topic("reco-requests"))
@@ -52,12 +53,15 @@ def serve(record: dict[str, Any], started: float, remember: bool = True) -> dict
     return result
 
 
-async def publish(result: dict[str, Any], request: dict[str, Any], history_length: int) -> None:
-    """Answer on ``reco-responses`` and record the trace."""
-    request_key = result["request_id"].encode()
-    await topics.reco_responses.send(key=request_key, value=RESPONSE.encode(result))
-    await topics.reco_traces.send(key=request_key, value={
-        "request": request, "response": result, "history_length": history_length})
+def trace_row(result: dict[str, Any], request: dict[str, Any], history_length: int) -> dict[str, Any]:
+    """The ``traces`` row of an answer: what was asked, what was answered, the history length."""
+    return {"request": request, "response": result, "history_length": history_length,
+            "recorded_at": int(time.time() * 1000)}
+
+
+async def publish(result: dict[str, Any]) -> None:
+    """The answer on ``reco-responses``."""
+    await topics.reco_responses.send(key=result["request_id"].encode(), value=RESPONSE.encode(result))
 
 
 @app.agent(topics.reco_request_sources)
@@ -80,4 +84,7 @@ async def answer_requests(stream: Any) -> None:
                 continue
         result = serve(record, started)
         state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
-        await publish(result, record, len(state["recent"]) if state else 0)
+        # on the user's partition, owned here, so the row needs no hop
+        traces[trace_key(message.partition, result["request_id"])] = trace_row(
+            result, record, len(state["recent"]) if state else 0)
+        await publish(result)

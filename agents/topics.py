@@ -32,14 +32,12 @@ rate_sources = app.topic(name("rate"), name("rate-rerouted"), internal=True, **_
 reco_requests_rerouted = app.topic(name("reco-requests-rerouted"), **_user_keyed)
 reco_request_sources = app.topic(name("reco-requests"), name("reco-requests-rerouted"), internal=True,
                                  **_user_keyed)
-# What was served, keyed by request id so the trace table is partitioned by request id.
-reco_traces = app.topic(name("reco-traces"), internal=True, value_serializer="json", **_user_keyed)
 # New interactions re-keyed by movie, so the item table is partitioned by movie.
 item_interactions = app.topic(name("item-interactions"), internal=True,
                               value_serializer="json", **_user_keyed)
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
-              reco_responses, model_events, item_interactions, reco_traces)
+              reco_responses, model_events, item_interactions)
 
 
 @app.task

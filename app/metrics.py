@@ -38,3 +38,7 @@ SNAPSHOT_STORE_AVAILABLE = Gauge(
 SNAPSHOT_PAUSED = Gauge(
     "movierecs_snapshot_consumption_paused",
     "1 while the snapshot sink has paused consuming because the store is down and its buffer is full.")
+
+UNPUBLISHED_ANSWERS = Counter(
+    "movierecs_unpublished_answers_total",
+    "HTTP answers given but never traced nor published (their backlog overflowed while Kafka lagged).")

@@ -9,15 +9,17 @@ from typing import Any
 
 from faust import web
 
-from agents.recommend import publish, serve
+from agents.http_answers import http_answers
+from agents.recommend import serve
 from app import app
 from app.deployment import holder
 from app.registry import Registry, RegistryError
+from app.partitioning import partition_of, user_key
 from app.serving import MAX_K
 from app.settings import get_settings
 from app.storage import open_store
 from app.views import HEALTH_CHECKS, error, parse_user_id
-from tables import traces, user_history
+from tables import trace_key, traces, user_history
 
 settings = get_settings()
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -65,8 +67,9 @@ class Recommend(web.View):
         result = serve(record, started, remember=False)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
-        state = user_history.get(str(parsed).encode())
-        await publish(result, record, len(state["recent"]) if state else 0)
+        row = user_key(parsed)
+        state = user_history.get(row)
+        http_answers.add(result, record, partition_of(row, settings.partitions), len(state["recent"]) if state else 0)
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})
@@ -85,14 +88,37 @@ async def model_provenance(response: dict[str, Any]) -> dict[str, Any]:
     return {"model_card": {k: v for k, v in card.items() if k != "tuning"}, "data_manifest": manifest}
 
 
+def local_trace(request_id: str) -> dict[str, Any] | None:
+    """The trace of ``request_id`` if this worker holds it (on whichever user's partition)."""
+    for partition in range(settings.partitions):
+        trace = traces.get(trace_key(partition, request_id))
+        if trace is not None:
+            return trace
+    return None
+
+
+async def trace_elsewhere(request_id: str) -> dict[str, Any] | None:
+    """Ask the other workers that hold traces; a request id does not tell whose partition it is."""
+    here = str(app.conf.canonical_url).rstrip("/")
+    for url, topics in app.router.table_metadata(traces.name).items():
+        if url.rstrip("/") == here or not any(topics.values()):
+            continue
+        async with app.http_client.get(f"{url.rstrip('/')}/trace/{request_id}", params={"local": "1"}) as reply:
+            if reply.status == 200:
+                return await reply.json()
+    return None
+
+
 @app.page("/trace/{request_id}")
 class Trace(web.View):
     """What was asked, what was answered, and the model and data behind the answer."""
 
-    @app.table_route(table=traces, match_info="request_id")
     async def get(self, request: web.Request, request_id: str) -> web.Response:
-        trace = traces.get(request_id.encode())
+        trace = local_trace(request_id)
         if trace is None:
+            found = None if "local" in request.query else await trace_elsewhere(request_id)
+            if found is not None:
+                return self.json(found)
             return error(self, 404, "unknown request_id",
                          f"no trace of {request_id!r} (unknown, or older than the retention)")
         extra = await model_provenance(trace["response"]) if trace["response"]["model_name"] else {}

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     """Days of interactions a starting worker replays into its trending counts."""
     trace_retention_s: float = Field(86_400.0, gt=0)
     """How long a served answer stays available at /trace/{request_id}."""
+    http_publish_backlog: int = Field(10_000, ge=1)
+    """HTTP answers waiting for Kafka beyond this many are not published (counted, oldest first)."""
+    http_publish_interval_ms: int = Field(20, ge=0)
+    """HTTP answers' records go to Kafka in bursts this far apart, so they share produce requests."""
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""

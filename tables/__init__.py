@@ -28,11 +28,31 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key, self.partitions)
 
 
+class TraceTable(faust.Table):
+    """Traces by ``<partition>:<request_id>``: each row lives on the partition of the user served.
+
+    The worker that answered owns that partition, so it writes the row itself, with no
+    Kafka round trip per answer; ``trace_key`` and ``traces_of`` name and find the rows.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return int(key.split(b":", 1)[0])
+
+
+def trace_key(partition: int, request_id: str) -> bytes:
+    """The ``traces`` key of an answer given on ``partition`` (its user's)."""
+    return f"{partition}:{request_id}".encode()
+
+
+def _register(cls: type[faust.Table], name: str, help: str) -> Any:
+    """Register a table of ``cls`` with the app, as ``app.Table`` would."""
+    return app.tables.add(cls(app, name=name, key_type=bytes, partitions=settings.partitions,
+                              beacon=app.tables.beacon, help=help))
+
+
 def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
-    """Register a ``KeyPartitionedTable`` with the app, as ``app.Table`` would."""
-    return app.tables.add(KeyPartitionedTable(
-        app, name=name, key_type=bytes, partitions=settings.partitions,
-        beacon=app.tables.beacon, help=help))
+    """Register a ``KeyPartitionedTable`` with the app."""
+    return _register(KeyPartitionedTable, name, help)
 
 
 user_history = key_partitioned_table(
@@ -41,5 +61,6 @@ item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, 
 recent_responses = key_partitioned_table(
     "recent_responses", "Per-user answers by request id, the newest few: a repeated request id "
     "gets the same answer.")
-traces = key_partitioned_table(
-    "traces", "Every served recommendation by request id: request, response, history length.")
+traces: TraceTable = _register(
+    TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
+    "history length.")

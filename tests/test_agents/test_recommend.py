@@ -9,6 +9,7 @@ from agents.recommend import answer_requests
 from app.codec import AvroCodec
 from app.deployment import holder
 from app.partitioning import partition_of, user_key
+from tables import trace_key, traces
 from tests.test_app.test_serving import deployed  # noqa: F401 - the module-scoped fixture
 
 REQUEST, RESPONSE = AvroCodec("RecoRequest"), AvroCodec("RecoResponse")
@@ -39,8 +40,10 @@ async def test_repeated_request_id_gets_the_same_answer(serving, deployed) -> No
     first, second, bad = responses(serving)
     assert first == second and first["status"] == 200 and len(first["movie_ids"]) == 5
     assert bad["status"] == 400 and "k 0" in bad["error"]
-    traced = [call.kwargs["key"] for call in serving["reco-traces"].call_args_list]
-    assert traced == [b"same", b"same", b"bad"]
+    partition = partition_of(user_key(user), 8)
+    assert traces[trace_key(partition, "same")]["response"]["movie_ids"] == first["movie_ids"]
+    assert traces[trace_key(partition, "bad")]["request"]["k"] == 0
+    assert [call.kwargs["key"] for call in serving["reco-responses"].call_args_list] == [b"same", b"same", b"bad"]
 
 
 async def test_undecodable_request_is_dead_lettered_and_strays_are_moved(serving) -> None:
