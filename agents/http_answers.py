@@ -15,7 +15,6 @@ from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faust.serializers import codecs
 
 from agents.recommend import RESPONSE, trace_row
 from app import app
@@ -26,7 +25,7 @@ from tables import trace_key, traces
 
 settings = get_settings()
 log = logging.getLogger(__name__)
-Pending = tuple[int, bytes, dict[str, Any], dict[str, Any]]
+Pending = tuple[int, bytes, bytes, dict[str, Any]]
 
 
 def _count_failure(sent: asyncio.Future) -> None:
@@ -47,11 +46,11 @@ class HttpAnswers:
     def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, history_length: int) -> None:
         """Trace an answer given on ``partition`` (its user's, owned here) and queue its records.
 
-        This is what ``traces[key] = row`` does, with the changelog row sent by our producer:
-        the row is readable at ``/trace`` at once, and the changelog makes it durable.
+        The row is readable at ``/trace`` at once; its changelog row, sent by our producer,
+        makes it durable, as ``traces.put`` would through Faust's.
         """
-        key, row = trace_key(partition, result["request_id"]), trace_row(result, request, history_length)
-        traces.data[key] = row
+        key = trace_key(partition, result["request_id"])
+        row = traces.put_local(key, trace_row(result, request, history_length))
         if len(self._pending) >= self._limit:
             self._pending.popleft()
             UNPUBLISHED_ANSWERS.inc()
@@ -69,8 +68,7 @@ class HttpAnswers:
             while self._pending:
                 partition, key, row, result = self._pending.popleft()
                 for sent in (
-                    await producer.send(changelog, codecs.dumps(traces.value_serializer, row), key=key,
-                                        partition=partition),
+                    await producer.send(changelog, row, key=key, partition=partition),
                     await producer.send(responses, RESPONSE.encode(result), key=result["request_id"].encode()),
                 ):
                     sent.add_done_callback(_count_failure)

@@ -85,6 +85,6 @@ async def answer_requests(stream: Any) -> None:
         result = serve(record, started)
         state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
         # on the user's partition, owned here, so the row needs no hop
-        traces[trace_key(message.partition, result["request_id"])] = trace_row(
-            result, record, len(state["recent"]) if state else 0)
+        traces.put(trace_key(message.partition, result["request_id"]),
+                   trace_row(result, record, len(state["recent"]) if state else 0))
         await publish(result)

@@ -13,6 +13,4 @@ settings = get_settings()
 @app.timer(interval=60.0)
 async def expire_traces() -> None:
     """Drop traces older than the retention setting."""
-    cutoff = int(time.time() * 1000) - int(settings.trace_retention_s * 1000)
-    for key in [k for k, row in traces.items() if row["recorded_at"] < cutoff]:
-        del traces[key]
+    traces.expire(int(time.time() * 1000) - int(settings.trace_retention_s * 1000))

@@ -91,7 +91,7 @@ async def model_provenance(response: dict[str, Any]) -> dict[str, Any]:
 def local_trace(request_id: str) -> dict[str, Any] | None:
     """The trace of ``request_id`` if this worker holds it (on whichever user's partition)."""
     for partition in range(settings.partitions):
-        trace = traces.get(trace_key(partition, request_id))
+        trace = traces.row(trace_key(partition, request_id))
         if trace is not None:
             return trace
     return None

@@ -1,4 +1,4 @@
-"""Faust tables: per-user history and per-movie counts, each partitioned by its key.
+"""Faust tables: per-user history, per-movie counts, answers and traces.
 
 Keys are the ids as UTF-8 decimal bytes, exactly the message keys, and values are JSON.
 """
@@ -11,6 +11,7 @@ import faust
 from app import app
 from app.partitioning import partition_of
 from app.settings import get_settings
+from tables.traces import TraceTable, trace_key  # noqa: F401 - trace_key is part of this package's API
 
 settings = get_settings()
 
@@ -28,26 +29,10 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key, self.partitions)
 
 
-class TraceTable(faust.Table):
-    """Traces by ``<partition>:<request_id>``: each row lives on the partition of the user served.
-
-    The worker that answered owns that partition, so it writes the row itself, with no
-    Kafka round trip per answer; ``trace_key`` and ``traces_of`` name and find the rows.
-    """
-
-    def partition_for_key(self, key: Any) -> int:
-        return int(key.split(b":", 1)[0])
-
-
-def trace_key(partition: int, request_id: str) -> bytes:
-    """The ``traces`` key of an answer given on ``partition`` (its user's)."""
-    return f"{partition}:{request_id}".encode()
-
-
-def _register(cls: type[faust.Table], name: str, help: str) -> Any:
+def _register(cls: type[faust.Table], name: str, help: str, **options: Any) -> Any:
     """Register a table of ``cls`` with the app, as ``app.Table`` would."""
     return app.tables.add(cls(app, name=name, key_type=bytes, partitions=settings.partitions,
-                              beacon=app.tables.beacon, help=help))
+                              beacon=app.tables.beacon, help=help, **options))
 
 
 def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
@@ -63,4 +48,4 @@ recent_responses = key_partitioned_table(
     "gets the same answer.")
 traces: TraceTable = _register(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
-    "history length.")
+    "history length.", value_type=bytes)

@@ -41,8 +41,8 @@ async def test_repeated_request_id_gets_the_same_answer(serving, deployed) -> No
     assert first == second and first["status"] == 200 and len(first["movie_ids"]) == 5
     assert bad["status"] == 400 and "k 0" in bad["error"]
     partition = partition_of(user_key(user), 8)
-    assert traces[trace_key(partition, "same")]["response"]["movie_ids"] == first["movie_ids"]
-    assert traces[trace_key(partition, "bad")]["request"]["k"] == 0
+    assert traces.row(trace_key(partition, "same"))["response"]["movie_ids"] == first["movie_ids"]
+    assert traces.row(trace_key(partition, "bad"))["request"]["k"] == 0
     assert [call.kwargs["key"] for call in serving["reco-responses"].call_args_list] == [b"same", b"same", b"bad"]
 
 

@@ -1,0 +1,62 @@
+"""The traces table: a JSON row per served answer, on the partition of the user served."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import faust
+import orjson
+
+
+def trace_key(partition: int, request_id: str) -> bytes:
+    """The ``traces`` key of an answer given on ``partition`` (its user's)."""
+    return f"{partition}:{request_id}".encode()
+
+
+class TraceTable(faust.Table):
+    """Traces by ``<partition>:<request_id>``, each on the partition of the user it answered.
+
+    The worker that answered owns that partition, so it writes the row itself, with no Kafka
+    round trip per answer; ``/trace`` finds a request id by trying every partition. Rows are
+    JSON bytes rather than dicts: one object per trace instead of dozens keeps the garbage
+    collector's full passes short as traces pile up. Rows expire oldest first, through an
+    index in the order they were written (rebuilt after every recovery).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written: deque[tuple[int, bytes]] = deque()
+        self.on_recover(self._index_recovered)
+
+    def partition_for_key(self, key: Any) -> int:
+        return int(key.split(b":", 1)[0])
+
+    def put(self, key: bytes, row: dict[str, Any]) -> None:
+        """Keep ``row`` (with its ``recorded_at``, epoch ms); its changelog row goes out through Faust."""
+        self[key] = self._indexed(key, row)
+
+    def put_local(self, key: bytes, row: dict[str, Any]) -> bytes:
+        """Keep ``row`` here only and return the changelog value, for the caller to send itself."""
+        value = self.data[key] = self._indexed(key, row)
+        return value
+
+    def row(self, key: bytes) -> dict[str, Any] | None:
+        value = self.get(key)
+        return None if value is None else orjson.loads(value)
+
+    def expire(self, before_ms: int) -> int:
+        """Drop the rows recorded before ``before_ms``; how many went."""
+        dropped = 0
+        while self._written and self._written[0][0] < before_ms:
+            _, key = self._written.popleft()
+            if key in self.data:
+                del self[key]
+                dropped += 1
+        return dropped
+
+    def _indexed(self, key: bytes, row: dict[str, Any]) -> bytes:
+        self._written.append((row["recorded_at"], key))
+        return orjson.dumps(row)
+
+    async def _index_recovered(self) -> None:
+        self._written = deque(sorted((orjson.loads(value)["recorded_at"], key) for key, value in self.data.items()))
