@@ -18,7 +18,7 @@ from app.partitioning import partition_of, user_key
 from app.serving import MAX_K
 from app.settings import get_settings
 from app.storage import open_store
-from app.views import HEALTH_CHECKS, error, parse_user_id
+from app.views import HEALTH_CHECKS, error, on_owner, parse_user_id
 from tables import trace_key, traces, user_history
 
 settings = get_settings()
@@ -51,7 +51,7 @@ def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
 class Recommend(web.View):
     """Top-k movies for a user, with the provenance of the answer."""
 
-    @app.table_route(table=user_history, match_info="user_id")
+    @on_owner(user_history, "user_id")
     async def get(self, request: web.Request, user_id: str) -> web.Response:
         started = time.perf_counter()
         parsed, k = parse_user_id(user_id), parse_k(request.query.get("k"))
