@@ -3,7 +3,8 @@
 Requests are user-keyed, so the user's live row is local. A repeated request id gets the
 answer it got before; a bad request gets a 400 response with the reason, not silence.
 Every answer, HTTP ones too, goes to ``reco-responses`` (keyed by request id) and is kept in
-the ``traces`` table on the user's partition, which the answering worker owns.
+the ``traces`` table on the user's partition, which the answering worker owns
+(``agents.answer_records``); the traces also tell a repeated request id.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from typing import Any
 
 from agents import topics
+from agents.answer_records import RESPONSE, answer_records
 from agents.dead_letters import send_dead_letter
 from agents.reroute import reroute
 from app import app
@@ -21,42 +23,29 @@ from app.faust_app import worker_id
 from app.partitioning import partition_of, user_key
 from app.serving import BadRequest, answer, check_request, response
 from app.settings import get_settings
-from tables import recent_responses, trace_key, traces, user_history
+from tables import trace_key, traces, user_history
 
 settings = get_settings()
 REQUEST = codec_for("RecoRequest", settings.topic("reco-requests"))
-RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
 WORKER = worker_id(settings)
-REMEMBERED = 16
-"""Answers kept per user for repeated request ids (the row is rewritten on every answer)."""
 
 
-def serve(record: dict[str, Any], started: float, remember: bool = True) -> dict[str, Any]:
-    """The response to a decoded request; reads and writes the user's rows with no await.
+def serve(record: dict[str, Any], started: float, partition: int | None = None) -> dict[str, Any]:
+    """The response to a decoded request; reads the user's rows with no await.
 
-    ``remember`` keeps the answer for a repeat of the request id; HTTP requests get fresh
-    ids, so they skip that table write.
+    Given the ``partition`` a Kafka request came on, a repeated request id gets the answer
+    traced for it before (HTTP requests get fresh ids, so they pass none).
     """
     try:
         request = check_request(record)
     except BadRequest as exc:
         return response(record["request_id"], record["user_id"], record["k"], started,
                         WORKER, status=400, error=str(exc))
-    key = user_key(request.user_id)
-    remembered = recent_responses.get(key) or {}
-    if request.request_id in remembered:
-        return remembered[request.request_id]
-    result = answer(request, user_history.get(key), holder.current, WORKER, started)
-    if remember and result["status"] == 200:
-        remembered = {**remembered, request.request_id: result}
-        recent_responses[key] = dict(list(remembered.items())[-REMEMBERED:])
-    return result
-
-
-def trace_row(result: dict[str, Any], request: dict[str, Any], history_length: int) -> dict[str, Any]:
-    """The ``traces`` row of an answer: what was asked, what was answered, the history length."""
-    return {"request": request, "response": result, "history_length": history_length,
-            "recorded_at": int(time.time() * 1000)}
+    if partition is not None:
+        earlier = traces.row(trace_key(partition, request.request_id))
+        if earlier is not None and earlier["response"]["status"] == 200:
+            return earlier["response"]
+    return answer(request, user_history.get(user_key(request.user_id)), holder.current, WORKER, started)
 
 
 async def publish(result: dict[str, Any]) -> None:
@@ -82,9 +71,8 @@ async def answer_requests(stream: Any) -> None:
             if owner != message.partition:
                 await reroute(topics.reco_requests_rerouted, message, key, owner)
                 continue
-        result = serve(record, started)
+        result = serve(record, started, message.partition)
         state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
-        # on the user's partition, owned here, so the row needs no hop
-        traces.put(trace_key(message.partition, result["request_id"]),
-                   trace_row(result, record, len(state["recent"]) if state else 0))
+        answer_records.add(result, record, message.partition, len(state["recent"]) if state else 0,
+                           copy_response=False)
         await publish(result)

@@ -35,7 +35,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
     wanted = {name: (topic.partitions or settings.partitions, {})
               for topic in ALL_TOPICS for name in topic.topics}
     for table in app.tables.values():
-        wanted[table.changelog_topic.get_topic_name()] = (table.partitions, {"cleanup.policy": "compact"})
+        wanted[table.changelog_topic.get_topic_name()] = (
+            table.partitions, {"cleanup.policy": "compact", **table.extra_topic_configs})
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:

@@ -39,6 +39,6 @@ SNAPSHOT_PAUSED = Gauge(
     "movierecs_snapshot_consumption_paused",
     "1 while the snapshot sink has paused consuming because the store is down and its buffer is full.")
 
-UNPUBLISHED_ANSWERS = Counter(
-    "movierecs_unpublished_answers_total",
-    "HTTP answers given but never traced nor published (their backlog overflowed while Kafka lagged).")
+UNRECORDED_ANSWERS = Counter(
+    "movierecs_unrecorded_answers_total",
+    "Answers whose trace changelog row (or, for HTTP, reco-responses copy) never reached Kafka.")

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust import web
 
-from agents.http_answers import http_answers
+from agents.answer_records import answer_records
 from agents.recommend import serve
 from app import app
 from app.deployment import holder
@@ -64,12 +64,13 @@ class Recommend(web.View):
             return error(self, 400, "bad exclude", "exclude must be comma-separated movie ids")
         record = {"request_id": uuid.uuid4().hex, "ts": int(time.time() * 1000), "user_id": parsed,
                   "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
-        result = serve(record, started, remember=False)
+        result = serve(record, started)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
         row = user_key(parsed)
         state = user_history.get(row)
-        http_answers.add(result, record, partition_of(row, settings.partitions), len(state["recent"]) if state else 0)
+        answer_records.add(result, record, partition_of(row, settings.partitions),
+                           len(state["recent"]) if state else 0, copy_response=True)
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})

@@ -117,12 +117,12 @@ class Settings(BaseSettings):
     """Largest NDCG@10 loss (absolute) against production that a promotion may bring."""
     trending_replay_days: float = Field(30.0, ge=0)
     """Days of interactions a starting worker replays into its trending counts."""
-    trace_retention_s: float = Field(86_400.0, gt=0)
+    trace_retention_s: float = Field(3_600.0, gt=0)
     """How long a served answer stays available at /trace/{request_id}."""
-    http_publish_backlog: int = Field(10_000, ge=1)
-    """HTTP answers waiting for Kafka beyond this many are not published (counted, oldest first)."""
-    http_publish_interval_ms: int = Field(20, ge=0)
-    """HTTP answers' records go to Kafka in bursts this far apart, so they share produce requests."""
+    answer_records_backlog: int = Field(10_000, ge=1)
+    """Answers' trace records waiting for Kafka beyond this many are dropped (counted, oldest first)."""
+    answer_records_interval_ms: int = Field(20, ge=0)
+    """Answers' trace records go to Kafka in bursts this far apart, so they share produce requests."""
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""

@@ -43,9 +43,7 @@ def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
 user_history = key_partitioned_table(
     "user_history", "Per-user history and counts, keyed by user id (tables.history).")
 item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, keyed by movie id.")
-recent_responses = key_partitioned_table(
-    "recent_responses", "Per-user answers by request id, the newest few: a repeated request id "
-    "gets the same answer.")
 traces: TraceTable = _register(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
-    "history length.", value_type=bytes)
+    "history length.", value_type=bytes,
+    extra_topic_configs={"cleanup.policy": "compact,delete", "retention.ms": str(int(settings.trace_retention_s * 1000))})

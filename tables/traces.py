@@ -20,7 +20,8 @@ class TraceTable(faust.Table):
     round trip per answer; ``/trace`` finds a request id by trying every partition. Rows are
     JSON bytes rather than dicts: one object per trace instead of dozens keeps the garbage
     collector's full passes short as traces pile up. Rows expire oldest first, through an
-    index in the order they were written (rebuilt after every recovery).
+    index in the order they were written (rebuilt after every recovery), from memory only:
+    the changelog topic deletes them at the same retention, so no tombstones are sent.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -31,13 +32,13 @@ class TraceTable(faust.Table):
     def partition_for_key(self, key: Any) -> int:
         return int(key.split(b":", 1)[0])
 
-    def put(self, key: bytes, row: dict[str, Any]) -> None:
-        """Keep ``row`` (with its ``recorded_at``, epoch ms); its changelog row goes out through Faust."""
-        self[key] = self._indexed(key, row)
+    def keep(self, key: bytes, row: dict[str, Any]) -> bytes:
+        """Keep ``row`` (with its ``recorded_at``, epoch ms) and return its changelog value.
 
-    def put_local(self, key: bytes, row: dict[str, Any]) -> bytes:
-        """Keep ``row`` here only and return the changelog value, for the caller to send itself."""
-        value = self.data[key] = self._indexed(key, row)
+        What ``table[key] = value`` does, but the caller sends the changelog row, in bulk.
+        """
+        self._written.append((row["recorded_at"], key))
+        value = self.data[key] = orjson.dumps(row)
         return value
 
     def row(self, key: bytes) -> dict[str, Any] | None:
@@ -49,14 +50,9 @@ class TraceTable(faust.Table):
         dropped = 0
         while self._written and self._written[0][0] < before_ms:
             _, key = self._written.popleft()
-            if key in self.data:
-                del self[key]
+            if self.data.pop(key, None) is not None:
                 dropped += 1
         return dropped
-
-    def _indexed(self, key: bytes, row: dict[str, Any]) -> bytes:
-        self._written.append((row["recorded_at"], key))
-        return orjson.dumps(row)
 
     async def _index_recovered(self) -> None:
         self._written = deque(sorted((orjson.loads(value)["recorded_at"], key) for key, value in self.data.items()))

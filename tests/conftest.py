@@ -30,8 +30,8 @@ def faust_test_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, AsyncM
         mock = AsyncMock()
         monkeypatch.setattr(topic, "send", mock)
         sends[topic.get_topic_name()] = mock
-    from tables import item_stats, recent_responses, traces, user_history
-    for table in (user_history, item_stats, recent_responses, traces):
+    from tables import item_stats, traces, user_history
+    for table in (user_history, item_stats, traces):
         table.data.clear()
     traces.expire(2**62)  # and forget the order rows were written in
     yield sends

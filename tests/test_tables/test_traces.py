@@ -12,9 +12,9 @@ def row(recorded_at: int) -> dict:
 
 async def test_rows_live_on_the_partition_in_their_key_and_expire_in_write_order(faust_test_app) -> None:
     assert traces.partition_for_key(trace_key(5, "abc:def")) == 5
-    sent = traces.put_local(trace_key(1, "old"), row(100))
-    traces.put_local(trace_key(2, "new"), row(300))
-    traces.put_local(trace_key(3, "mid"), row(200))  # written last, so it expires after "new" is checked
+    sent = traces.keep(trace_key(1, "old"), row(100))
+    traces.keep(trace_key(2, "new"), row(300))
+    traces.keep(trace_key(3, "mid"), row(200))  # written last, so it expires after "new" is checked
     assert orjson.loads(sent) == row(100) and traces.row(trace_key(1, "old")) == row(100)
     assert traces.expire(150) == 1 and traces.row(trace_key(1, "old")) is None
     assert traces.expire(250) == 0  # "new" (300) stands first in line, so "mid" waits behind it

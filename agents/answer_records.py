@@ -1,0 +1,95 @@
+"""Answer records: every answer's trace row, and the ``reco-responses`` copy of HTTP answers.
+
+The trace row is readable at ``/trace`` at once. Its changelog row, and for an HTTP answer
+the ``reco-responses`` copy nobody waits for, are sent in bursts every
+``MOVIE_RECS_ANSWER_RECORDS_INTERVAL_MS`` by a producer of their own: sent back to back, a
+burst's records for all partitions leave in one produce request. Sent one by one through
+Faust's producer, every answer cost produce requests of its own, most of the worker's CPU
+per answer (a producer's linger does not help: it times each partition's batch apart).
+A Kafka client's answer goes out at once through Faust's producer instead, which is
+flushed before the request's offset is committed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any, Optional
+
+from aiokafka import AIOKafkaProducer
+
+from app import app
+from app.kafka_security import client_kwargs
+from app.metrics import UNRECORDED_ANSWERS
+from app.schema_registry import codec_for
+from app.settings import get_settings
+from tables import trace_key, traces
+
+settings = get_settings()
+RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
+log = logging.getLogger(__name__)
+Pending = tuple[int, bytes, bytes, Optional[dict[str, Any]]]
+
+
+def _count_failure(sent: asyncio.Future) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        UNRECORDED_ANSWERS.inc()
+        log.warning("an answer's record was not delivered: %s", sent.exception())
+
+
+class AnswerRecords:
+    """Answers' records waiting for Kafka; bounded, the oldest dropped and counted."""
+
+    def __init__(self, limit: int, interval_s: float) -> None:
+        self._pending: deque[Pending] = deque()
+        self._limit = limit
+        self._interval_s = interval_s
+        self._ready = asyncio.Event()
+
+    def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, history_length: int,
+            *, copy_response: bool) -> None:
+        """Trace an answer given on ``partition`` (its user's, owned here), and queue its records.
+
+        ``copy_response`` also queues the answer for ``reco-responses`` (HTTP answers; a Kafka
+        client's answer is sent at once by the agent).
+        """
+        key = trace_key(partition, result["request_id"])
+        row = traces.keep(key, {"request": request, "response": result, "history_length": history_length,
+                                     "recorded_at": int(time.time() * 1000)})
+        if len(self._pending) >= self._limit:
+            self._pending.popleft()
+            UNRECORDED_ANSWERS.inc()
+        self._pending.append((partition, key, row, result if copy_response else None))
+        self._ready.set()
+
+    async def run(self, producer: AIOKafkaProducer) -> None:
+        """Send what is queued, a burst at a time, for ever (no send waits, so none splits a burst)."""
+        changelog = traces.changelog_topic.get_topic_name()
+        responses = settings.topic("reco-responses")
+        while True:
+            await self._ready.wait()
+            await asyncio.sleep(self._interval_s)
+            self._ready.clear()
+            while self._pending:
+                partition, key, row, result = self._pending.popleft()
+                sent = [await producer.send(changelog, row, key=key, partition=partition)]
+                if result is not None:
+                    sent.append(await producer.send(responses, RESPONSE.encode(result),
+                                                    key=result["request_id"].encode()))
+                for future in sent:
+                    future.add_done_callback(_count_failure)
+
+
+answer_records = AnswerRecords(settings.answer_records_backlog, settings.answer_records_interval_ms / 1000)
+
+
+@app.task
+async def send_answer_records() -> None:
+    """Send the answers' records while the worker runs; what is queued at stop is flushed."""
+    producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
+    await producer.start()
+    try:
+        await answer_records.run(producer)
+    finally:
+        await producer.stop()
