@@ -1,6 +1,7 @@
 """The model a worker serves: loaded from the registry off the event loop, swapped whole."""
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,17 @@ async def load_deployment(registry: Registry, name: str, version: str | None = N
     return Deployed(bundle, card, policy, titles, trending)
 
 
+def settle_heap() -> None:
+    """Collect what the swap left behind, then exempt every object alive now from the collector.
+
+    A worker holds ~300k long-lived objects (Faust, torch, the model); a full collection
+    over them stalls the event loop ~150 ms, which became the serving p99. Frozen, they are
+    skipped by every later pass. This pause is paid once per model swap instead.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class ModelHolder:
     """The deployment a worker serves now; a swap replaces it in one assignment."""
 
@@ -72,6 +84,7 @@ class ModelHolder:
             deployed = replace(deployed, trending=previous.trending)  # keep the live counts
         self.current, self.last_error = deployed, ""
         log.info("serving %s %s", deployed.name, deployed.version)
+        settle_heap()
         return deployed
 
     def describe(self) -> str:
