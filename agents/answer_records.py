@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any, Optional
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from app import app
 from app.kafka_security import client_kwargs
@@ -64,21 +65,31 @@ class AnswerRecords:
         self._ready.set()
 
     async def run(self, producer: AIOKafkaProducer) -> None:
-        """Send what is queued, a burst at a time, for ever (no send waits, so none splits a burst)."""
-        changelog = traces.changelog_topic.get_topic_name()
-        responses = settings.topic("reco-responses")
+        """Send what is queued, a burst at a time, for ever."""
         while True:
             await self._ready.wait()
             await asyncio.sleep(self._interval_s)
             self._ready.clear()
-            while self._pending:
-                partition, key, row, result = self._pending.popleft()
+            await self.drain(producer)
+
+    async def drain(self, producer: AIOKafkaProducer) -> None:
+        """Send everything queued (no send waits, so none splits a burst); a record Kafka
+        refuses is counted and logged, and the rest still go."""
+        changelog = traces.changelog_topic.get_topic_name()
+        responses = settings.topic("reco-responses")
+        while self._pending:
+            partition, key, row, result = self._pending.popleft()
+            try:
                 sent = [await producer.send(changelog, row, key=key, partition=partition)]
                 if result is not None:
                     sent.append(await producer.send(responses, RESPONSE.encode(result),
                                                     key=result["request_id"].encode()))
-                for future in sent:
-                    future.add_done_callback(_count_failure)
+            except KafkaError as exc:
+                UNRECORDED_ANSWERS.inc()
+                log.warning("an answer's record could not be sent: %s", exc)
+                continue
+            for future in sent:
+                future.add_done_callback(_count_failure)
 
 
 answer_records = AnswerRecords(settings.answer_records_backlog, settings.answer_records_interval_ms / 1000)
@@ -86,10 +97,11 @@ answer_records = AnswerRecords(settings.answer_records_backlog, settings.answer_
 
 @app.task
 async def send_answer_records() -> None:
-    """Send the answers' records while the worker runs; what is queued at stop is flushed."""
+    """Send the answers' records while the worker runs; what is queued at stop goes too."""
     producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await producer.start()
     try:
         await answer_records.run(producer)
     finally:
+        await answer_records.drain(producer)
         await producer.stop()
