@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from app import app
 from app.kafka_security import client_kwargs
-from app.metrics import UNRECORDED_ANSWERS
+from app.metrics import ANSWER_SECONDS, ANSWERS, UNRECORDED_ANSWERS
 from app.schema_registry import codec_for
 from app.settings import get_settings
 from tables import trace_key, traces
@@ -49,19 +49,21 @@ class AnswerRecords:
         self._ready = asyncio.Event()
 
     def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, history_length: int,
-            *, copy_response: bool) -> None:
-        """Trace an answer given on ``partition`` (its user's, owned here), and queue its records.
+            *, via: str) -> None:
+        """Count and trace an answer given on ``partition`` (its user's, owned here); queue its records.
 
-        ``copy_response`` also queues the answer for ``reco-responses`` (HTTP answers; a Kafka
-        client's answer is sent at once by the agent).
+        ``via`` is ``http`` or ``kafka``: an HTTP answer's ``reco-responses`` copy is queued
+        too, while a Kafka client's answer is sent at once by the agent.
         """
+        ANSWERS.labels(via, result["strategy"] or "none", str(result["status"])).inc()
+        ANSWER_SECONDS.labels(via).observe(result["latency_ms"] / 1000.0)
         key = trace_key(partition, result["request_id"])
         row = traces.keep(key, {"request": request, "response": result, "history_length": history_length,
                                      "recorded_at": int(time.time() * 1000)})
         if len(self._pending) >= self._limit:
             self._pending.popleft()
             UNRECORDED_ANSWERS.inc()
-        self._pending.append((partition, key, row, result if copy_response else None))
+        self._pending.append((partition, key, row, result if via == "http" else None))
         self._ready.set()
 
     async def run(self, producer: AIOKafkaProducer) -> None:

@@ -74,5 +74,5 @@ async def answer_requests(stream: Any) -> None:
         result = serve(record, started, message.partition)
         state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
         answer_records.add(result, record, message.partition, len(state["recent"]) if state else 0,
-                           copy_response=False)
+                           via="kafka")
         await publish(result)

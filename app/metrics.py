@@ -1,7 +1,7 @@
 """Prometheus metrics of the worker, in base units with the ``movierecs_`` prefix."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_INGESTED = Counter(
     "movierecs_events_ingested_total", "Valid events applied to the tables.", ["topic"])
@@ -42,3 +42,9 @@ SNAPSHOT_PAUSED = Gauge(
 UNRECORDED_ANSWERS = Counter(
     "movierecs_unrecorded_answers_total",
     "Answers whose trace changelog row (or, for HTTP, reco-responses copy) never reached Kafka.")
+ANSWERS = Counter(
+    "movierecs_answers_total", "Recommendation answers given, by channel, strategy and status.",
+    ["via", "strategy", "status"])
+ANSWER_SECONDS = Histogram(
+    "movierecs_answer_seconds", "Time from a request's arrival at the worker to its answer.", ["via"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))

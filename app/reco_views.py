@@ -70,7 +70,7 @@ class Recommend(web.View):
         row = user_key(parsed)
         state = user_history.get(row)
         answer_records.add(result, record, partition_of(row, settings.partitions),
-                           len(state["recent"]) if state else 0, copy_response=True)
+                           len(state["recent"]) if state else 0, via="http")
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})

@@ -6,7 +6,7 @@ import asyncio
 from aiokafka.errors import KafkaTimeoutError
 
 from agents.answer_records import AnswerRecords
-from app.metrics import UNRECORDED_ANSWERS
+from app.metrics import ANSWERS, UNRECORDED_ANSWERS
 from tables import trace_key, traces
 
 
@@ -36,8 +36,10 @@ def result(request_id: str) -> dict:
 async def test_traced_at_once_sent_later_and_a_refused_record_stops_nothing(faust_test_app) -> None:
     records, producer = AnswerRecords(limit=10, interval_s=0.0), Producer(refuse={"bad"})
     lost = UNRECORDED_ANSWERS._value.get()
-    for request_id, copy in (("http", True), ("kafka", False), ("bad", True)):
-        records.add(result(request_id), {"request_id": request_id}, 3, 2, copy_response=copy)
+    answered = ANSWERS.labels("http", "model", "200")._value.get()
+    for request_id, via in (("http", "http"), ("kafka", "kafka"), ("bad", "http")):
+        records.add(result(request_id), {"request_id": request_id}, 3, 2, via=via)
+    assert ANSWERS.labels("http", "model", "200")._value.get() == answered + 2
     assert traces.row(trace_key(3, "http"))["history_length"] == 2  # readable before any send
     await records.drain(producer)
     assert [(topic.rsplit("-", 1)[-1], key) for topic, key, _ in producer.sent] == [
@@ -49,7 +51,7 @@ async def test_the_backlog_is_bounded_oldest_first(faust_test_app) -> None:
     records, producer = AnswerRecords(limit=2, interval_s=0.0), Producer()
     lost = UNRECORDED_ANSWERS._value.get()
     for request_id in ("a", "b", "c"):
-        records.add(result(request_id), {}, 0, 0, copy_response=False)
+        records.add(result(request_id), {}, 0, 0, via="kafka")
     await records.drain(producer)
     assert [key for _, key, _ in producer.sent] == [b"0:b", b"0:c"]
     assert UNRECORDED_ANSWERS._value.get() == lost + 1 and traces.row(trace_key(0, "a")) is not None
