@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Iterable
 
 import faust
 import orjson
+from faust.types import EventT
 
 
 def trace_key(partition: int, request_id: str) -> bytes:
@@ -20,7 +21,8 @@ class TraceTable(faust.Table):
     round trip per answer; ``/trace`` finds a request id by trying every partition. Rows are
     JSON bytes rather than dicts: one object per trace instead of dozens keeps the garbage
     collector's full passes short as traces pile up. Rows expire oldest first, through an
-    index in the order they were written (rebuilt after every recovery), from memory only:
+    index in the order they were written or applied from the changelog (a standby's rows
+    too; re-sorted after every recovery), from memory only:
     the changelog topic deletes them at the same retention, so no tombstones are sent.
     """
 
@@ -40,6 +42,13 @@ class TraceTable(faust.Table):
         self._written.append((row["recorded_at"], key))
         value = self.data[key] = orjson.dumps(row)
         return value
+
+    def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
+        """Apply changelog rows (recovery, or a standby following), indexing them for expiry."""
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        self._written.extend((orjson.loads(event.value)["recorded_at"], event.key)
+                             for event in events if event.message.value is not None)
 
     def row(self, key: bytes) -> dict[str, Any] | None:
         value = self.get(key)

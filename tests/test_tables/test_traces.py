@@ -1,6 +1,8 @@
 """The traces table: rows on the partition named in the key, JSON bytes, expired oldest first."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import orjson
 
 from tables import trace_key, traces
@@ -26,3 +28,14 @@ async def test_the_order_is_rebuilt_from_recovered_rows(faust_test_app) -> None:
     traces.data[trace_key(4, "b")] = orjson.dumps(row(100))
     await traces.call_recover_callbacks()
     assert traces.expire(200) == 1 and traces.row(trace_key(0, "a")) == row(500)
+
+
+async def test_rows_a_standby_applies_expire_too(faust_test_app) -> None:
+    events = []
+    for partition in range(3):
+        key, value = trace_key(partition, f"s{partition}"), orjson.dumps(row(100 + partition))
+        events.append(SimpleNamespace(key=key, value=value, message=SimpleNamespace(
+            key=key, value=value, partition=partition)))
+    traces.apply_changelog_batch(events)
+    assert traces.row(trace_key(2, "s2")) == row(102)
+    assert traces.expire(102) == 2 and traces.row(trace_key(2, "s2")) == row(102)
