@@ -76,7 +76,7 @@ def data_download(name: str, dest: str) -> None:
     """Fetch a MovieLens archive from GroupLens and verify its SHA-256."""
     from models.data.download import download
 
-    click.echo(download(name, dest))
+    click.echo(download(name, dest, base_url=get_settings().movielens_url))
 
 
 def load_source(source: str, seed: int) -> Any:

@@ -6,6 +6,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.data.download import BASE_URL as MOVIELENS_URL
+
 
 class Settings(BaseSettings):
     """Settings of a movie-recs worker, trainer or CLI call.
@@ -117,6 +119,8 @@ class Settings(BaseSettings):
     """Largest NDCG@10 loss (absolute) against production that a promotion may bring."""
     trending_replay_days: float = Field(30.0, ge=0)
     """Days of interactions a starting worker replays into its trending counts."""
+    movielens_url: str = MOVIELENS_URL
+    """Where ``movie-recs data download`` fetches MovieLens archives (a mirror, or a test server)."""
     trace_retention_s: float = Field(3_600.0, gt=0)
     """How long a served answer stays available at /trace/{request_id}."""
     answer_records_backlog: int = Field(10_000, ge=1)

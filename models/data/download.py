@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import urllib.request
@@ -11,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
-BASE_URL_ENV = "MOVIE_RECS_MOVIELENS_URL"
-"""Environment variable that replaces :data:`BASE_URL` (a mirror, or a local test server)."""
 VERIFIED_MARKER = ".sha256"
 """Written last into an unpacked folder; holds the archive digest the folder came from."""
 
@@ -58,14 +55,15 @@ def _content_root(folder: Path) -> Path:
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
 
 
-def download(name: str, dest_dir: str | Path, base_url: str | None = None, timeout_s: float = 60.0) -> Path:
+def download(name: str, dest_dir: str | Path, base_url: str = BASE_URL, timeout_s: float = 60.0) -> Path:
     """Make ``dest_dir/<name>/`` hold the verified contents of a MovieLens archive; return it.
 
     Nothing is fetched when the folder already carries the pinned digest. The archive is
     downloaded and unpacked inside a temporary folder in ``dest_dir`` and moved into place
     only after its digest matched, so a failure (network, :class:`ChecksumError`, bad zip)
-    leaves no partial data. ``base_url`` defaults to ``$MOVIE_RECS_MOVIELENS_URL``, then to
-    GroupLens. An unverified folder of the same name is replaced.
+    leaves no partial data. ``base_url`` is GroupLens unless given (a mirror, or a test
+    server; the CLI passes ``MOVIE_RECS_MOVIELENS_URL``). An unverified folder of the same
+    name is replaced.
     """
     if name not in ARCHIVES:
         raise ValueError(f"unknown MovieLens archive {name!r}; known: {', '.join(ARCHIVES)}")
@@ -74,8 +72,7 @@ def download(name: str, dest_dir: str | Path, base_url: str | None = None, timeo
     target = dest_dir / name
     if _is_verified(target, archive):
         return target
-    base = base_url or os.environ.get(BASE_URL_ENV) or BASE_URL
-    url = f"{base.rstrip('/')}/{archive.file_name}"
+    url = f"{base_url.rstrip('/')}/{archive.file_name}"
     dest_dir.mkdir(parents=True, exist_ok=True)
     # Same file system as the target, so the final move is a rename.
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=dest_dir) as tmp:

@@ -64,11 +64,22 @@ def test_verified_archive_is_unpacked_once(tmp_path: Path, server: _Server, monk
     assert server.hits == 1
 
 
-def test_base_url_comes_from_the_environment(tmp_path: Path, server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_downloads_from_the_configured_url(tmp_path: Path, server: _Server,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from app.commands import data_download
+    from app.settings import get_settings
+
     _pin_served_archive(monkeypatch, server)
-    monkeypatch.setenv(dl.BASE_URL_ENV, server.url)
-    assert (dl.download("ml-100k", tmp_path) / "README").exists()
-    assert server.hits == 1
+    monkeypatch.setenv("MOVIE_RECS_MOVIELENS_URL", server.url)
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(data_download, ["ml-100k", "--dest", str(tmp_path)])
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 0, outcome.output
+    assert (tmp_path / "ml-100k" / "README").exists() and server.hits == 1
 
 
 def test_checksum_mismatch_raises_and_leaves_nothing(tmp_path: Path, server: _Server) -> None:
