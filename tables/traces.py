@@ -22,8 +22,8 @@ class TraceTable(faust.Table):
     JSON bytes rather than dicts: one object per trace instead of dozens keeps the garbage
     collector's full passes short as traces pile up. Rows expire oldest first, through an
     index in the order they were written or applied from the changelog (a standby's rows
-    too; re-sorted after every recovery), from memory only:
-    the changelog topic deletes them at the same retention, so no tombstones are sent.
+    too; re-sorted after every recovery), from memory only: the changelog topic deletes
+    them at the same retention, so no tombstones are sent.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -51,6 +51,7 @@ class TraceTable(faust.Table):
                              for event in events if event.message.value is not None)
 
     def row(self, key: bytes) -> dict[str, Any] | None:
+        """The row under ``key``, decoded; None when there is none."""
         value = self.get(key)
         return None if value is None else orjson.loads(value)
 
@@ -64,4 +65,5 @@ class TraceTable(faust.Table):
         return dropped
 
     async def _index_recovered(self) -> None:
-        self._written = deque(sorted((orjson.loads(value)["recorded_at"], key) for key, value in self.data.items()))
+        self._written = deque(sorted((orjson.loads(value)["recorded_at"], key)
+                                     for key, value in self.data.items()))
