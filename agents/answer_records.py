@@ -23,9 +23,10 @@ from aiokafka.errors import KafkaError
 from app import app
 from app.kafka_security import client_kwargs
 from app.metrics import ANSWER_SECONDS, ANSWERS, UNRECORDED_ANSWERS
+from app.partitioning import user_key
 from app.schema_registry import codec_for
 from app.settings import get_settings
-from tables import trace_key, traces
+from tables import trace_key, traces, user_history
 
 settings = get_settings()
 RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
@@ -48,9 +49,10 @@ class AnswerRecords:
         self._interval_s = interval_s
         self._ready = asyncio.Event()
 
-    def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, history_length: int,
-            *, via: str) -> None:
+    def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, *, via: str) -> None:
         """Count and trace an answer given on ``partition`` (its user's, owned here); queue its records.
+
+        The trace keeps the length of the user's live history at serve time.
 
         ``via`` is ``http`` or ``kafka``: an HTTP answer's ``reco-responses`` copy is queued
         too, while a Kafka client's answer is sent at once by the agent.
@@ -58,8 +60,10 @@ class AnswerRecords:
         ANSWERS.labels(via, result["strategy"] or "none", str(result["status"])).inc()
         ANSWER_SECONDS.labels(via).observe(result["latency_ms"] / 1000.0)
         key = trace_key(partition, result["request_id"])
-        row = traces.keep(key, {"request": request, "response": result, "history_length": history_length,
-                                     "recorded_at": int(time.time() * 1000)})
+        state = user_history.get(user_key(result["user_id"])) if result["user_id"] > 0 else None
+        row = traces.keep(key, {"request": request, "response": result,
+                                "history_length": len(state["recent"]) if state else 0,
+                                "recorded_at": int(time.time() * 1000)})
         if len(self._pending) >= self._limit:
             self._pending.popleft()
             UNRECORDED_ANSWERS.inc()

@@ -72,7 +72,5 @@ async def answer_requests(stream: Any) -> None:
                 await reroute(topics.reco_requests_rerouted, message, key, owner)
                 continue
         result = serve(record, started, message.partition)
-        state = user_history.get(user_key(record["user_id"])) if record["user_id"] > 0 else None
-        answer_records.add(result, record, message.partition, len(state["recent"]) if state else 0,
-                           via="kafka")
+        answer_records.add(result, record, message.partition, via="kafka")
         await publish(result)

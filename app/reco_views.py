@@ -67,10 +67,7 @@ class Recommend(web.View):
         result = serve(record, started)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
-        row = user_key(parsed)
-        state = user_history.get(row)
-        answer_records.add(result, record, partition_of(row, settings.partitions),
-                           len(state["recent"]) if state else 0, via="http")
+        answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http")
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})

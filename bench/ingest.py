@@ -396,13 +396,19 @@ def print_table(result: dict[str, object]) -> None:
           f"drained in {result['items_drained_s']} s; {result['worker_warnings']} worker warnings")
 
 
-def bench_main(name: str, args: Any, run: Callable[..., dict], print_table: Callable[[dict], None]) -> None:
-    """Run a worker benchmark in a temporary directory; the table, then one JSON line."""
+def bench_main(name: str, args: Any, run: Callable[..., dict], print_table: Callable[[dict], None],
+               keep: Path | None = None) -> None:
+    """Run a worker benchmark in a temporary directory (``keep``, when given, is kept); the
+    table, then one JSON line."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the workers are stopped on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
-        result = run(args, Path(workdir))
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        result = run(args, keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
+            result = run(args, Path(workdir))
     print_table(result)
-    print(json.dumps(result))
+    print(json.dumps(result, separators=(",", ":")))
 
 
 def main(argv: list[str] | None = None) -> None:

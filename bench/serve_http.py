@@ -50,25 +50,19 @@ import select
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, deque
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import serving_peers as peers  # noqa: E402
-
-USERS = 943
+from bench import serving_peers as peers
+from bench.ingest import bench_main
 MAX_STALLS = 3
 """Maximum-search steps spoilt by a stalled client that are run again, on top of ``--retries``."""
 SERVERS = ("floor", "fastapi", "ours")
@@ -104,9 +98,7 @@ class Step:
         return sum(self.errors.values())
 
     def pct(self, q: float) -> float | None:
-        if self.latencies_ms.size == 0:
-            return None
-        return round(float(np.percentile(self.latencies_ms, q)), 3)
+        return peers.pct(self.latencies_ms, q)
 
     def summary(self) -> dict[str, Any]:
         ok = int(self.latencies_ms.size)
@@ -170,7 +162,7 @@ def open_loop(address: tuple[str, int], rate: float, requests: int, *, connectio
               seed: int, k: int = 10, keep_bodies: int = 0) -> Step:
     """Send ``requests`` GET /recommend at ``rate`` per second on a fixed schedule; see the module doc."""
     rng = np.random.default_rng(seed)
-    users = rng.integers(1, USERS + 1, size=requests)
+    users = rng.integers(1, peers.USERS + 1, size=requests)
     host = f"{address[0]}:{address[1]}".encode()
     wire = [b"GET /recommend/%d?k=%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (u, k, host) for u in users.tolist()]
     latency = np.full(requests, np.nan)
@@ -518,10 +510,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
-
-
 def profile_worker(server: Server, out: Path, rate: float, log: Callable[[str], None]) -> Path:
     """py-spy the worker (non-blocking sampling) through one extra, uncounted step at ``rate``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -621,11 +609,11 @@ def headline(result: dict[str, Any], rates: list[float]) -> dict[str, Any]:
         "floor_p50_ms": at("floor", 1000, "p50_ms"), "floor_p99_ms": at("floor", 1000, "p99_ms"),
         "fastapi_p50_ms": at("fastapi", 1000, "p50_ms"), "fastapi_p99_ms": at("fastapi", 1000, "p99_ms"),
     }
-    top["p50_ratio"] = ratio(top["p50_ms"], top["floor_p50_ms"])
-    top["fastapi_p50_ratio"] = ratio(top["fastapi_p50_ms"], top["floor_p50_ms"])
+    top["p50_ratio"] = peers.ratio(top["p50_ms"], top["floor_p50_ms"])
+    top["fastapi_p50_ratio"] = peers.ratio(top["fastapi_p50_ms"], top["floor_p50_ms"])
     top["errors_2000"] = at("ours", 2000, "errors")
     top.update(max_rps=max_of("ours"), floor_max_rps=max_of("floor"), fastapi_max_rps=max_of("fastapi"))
-    top["max_ratio_vs_fastapi"] = ratio(top["max_rps"], top["fastapi_max_rps"])
+    top["max_ratio_vs_fastapi"] = peers.ratio(top["max_rps"], top["fastapi_max_rps"])
     for rate in rates:
         for name in SERVERS:
             for key in ("p50_ms", "p99_ms", "errors"):
@@ -655,19 +643,9 @@ def print_table(result: dict[str, Any]) -> None:
             print(f"{name:9} not measurable: {server['why']}")
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally blocks stop the servers
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        result = run(args, args.keep, log)
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-serve-http-") as workdir:
-            result = run(args, Path(workdir), log)
-    print_table(result)
-    print(json.dumps(result, separators=(",", ":")))
-    return result
+    bench_main("serve-http", args, partial(run, log=peers.log), print_table, keep=args.keep)
 
 
 if __name__ == "__main__":

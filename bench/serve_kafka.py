@@ -35,30 +35,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import serving_peers as peers  # noqa: E402
-
-USERS = 943
-
-
-def pct(values: np.ndarray, q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 3) if values.size else None
+from bench import serving_peers as peers
+from bench.ingest import bench_main
 
 
 async def wait_until(due: float) -> None:
@@ -86,18 +74,12 @@ class Client:
 
     async def __aenter__(self) -> "Client":
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-        from aiokafka.admin import AIOKafkaAdminClient
+
+        from agents.broadcast import partitions_of
+        from app.settings import Settings
 
         topic = f"{self.prefix}reco-responses"
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        partitions = sorted(p["partition"] for p in described.get("partitions") or ())
-        if not partitions:
-            raise RuntimeError(f"{topic} has no partitions")
+        partitions = await asyncio.wait_for(partitions_of(Settings(kafka_bootstrap=self.bootstrap), topic), 60.0)
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                          fetch_max_wait_ms=100)
@@ -148,7 +130,7 @@ class Client:
         started = time.monotonic()
         n = 0
         while time.monotonic() - started < timeout_s:
-            await self.send(f"{self.run_id}-ping-{n}", 1 + n % USERS)
+            await self.send(f"{self.run_id}-ping-{n}", 1 + n % peers.USERS)
             n += 1
             await asyncio.sleep(0.2)
             if any(rid.startswith(f"{self.run_id}-ping-") for rid in self.arrived):
@@ -158,7 +140,7 @@ class Client:
     async def open_loop(self, phase: str, rate: float, requests: int, timeout_s: float, seed: int,
                         check: Callable[[], None]) -> dict[str, Any]:
         """``requests`` requests due every ``1/rate`` s; latency of each from its due time."""
-        users = np.random.default_rng(seed).integers(1, USERS + 1, size=requests).tolist()
+        users = np.random.default_rng(seed).integers(1, peers.USERS + 1, size=requests).tolist()
         ids = [f"{self.run_id}-{phase}-{i}" for i in range(requests)]
         t0 = time.perf_counter() + 0.05
         due = [t0 + i / rate for i in range(requests)]
@@ -187,15 +169,15 @@ class Client:
                 outbound.append(got[3])
         ms, service_ms = np.asarray(latencies), np.asarray(service)
         # p50 of each quarter of the run: a rising trend means the service falls behind the rate.
-        quarters = [pct(q, 50) for q in np.array_split(ms, 4)] if ms.size >= 4 else []
+        quarters = [peers.pct(q, 50) for q in np.array_split(ms, 4)] if ms.size >= 4 else []
         out = {"rate": rate, "requests": requests, "ok": int(ms.size), "errors": sum(errors.values()),
-               "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "p99_ms": pct(ms, 99),
+               "p50_ms": peers.pct(ms, 50), "p90_ms": peers.pct(ms, 90), "p99_ms": peers.pct(ms, 99),
                "max_ms": round(float(ms.max()), 3) if ms.size else None,
-               "service_p50_ms": pct(service_ms, 50), "service_p99_ms": pct(service_ms, 99),
-               "to_service_p50_ms": pct(np.asarray(inbound), 50), "to_service_p99_ms": pct(np.asarray(inbound), 99),
-               "from_service_p50_ms": pct(np.asarray(outbound), 50),
-               "from_service_p99_ms": pct(np.asarray(outbound), 99),
-               "client_lag_p99_ms": pct(lag * 1000, 99), "p50_by_quarter_ms": quarters}
+               "service_p50_ms": peers.pct(service_ms, 50), "service_p99_ms": peers.pct(service_ms, 99),
+               "to_service_p50_ms": peers.pct(np.asarray(inbound), 50), "to_service_p99_ms": peers.pct(np.asarray(inbound), 99),
+               "from_service_p50_ms": peers.pct(np.asarray(outbound), 50),
+               "from_service_p99_ms": peers.pct(np.asarray(outbound), 99),
+               "client_lag_p99_ms": peers.pct(lag * 1000, 99), "p50_by_quarter_ms": quarters}
         if errors:
             out["error_kinds"] = dict(errors)
         return out
@@ -314,10 +296,8 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
                            "floor_p50_ms": floor.get("p50_ms"), "floor_p99_ms": floor.get("p99_ms"),
                            "errors": ours.get("errors"), "floor_errors": floor.get("errors"),
                            "service_p50_ms": ours.get("service_p50_ms"), "service_p99_ms": ours.get("service_p99_ms")}
-    top["p50_ratio"] = (round(top["p50_ms"] / top["floor_p50_ms"], 3)
-                        if top["p50_ms"] is not None and top["floor_p50_ms"] else None)
-    top["p99_ratio"] = (round(top["p99_ms"] / top["floor_p99_ms"], 3)
-                        if top["p99_ms"] is not None and top["floor_p99_ms"] else None)
+    top["p50_ratio"] = peers.ratio(top["p50_ms"], top["floor_p50_ms"])
+    top["p99_ratio"] = peers.ratio(top["p99_ms"], top["floor_p99_ms"])
     top["ours_measurable"] = bool(ours.get("measurable"))
     if top["ours_measurable"]:
         top["goals"] = {"p50_under_10ms": top["p50_ms"] is not None and top["p50_ms"] < 10.0,
@@ -326,16 +306,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     return {**top, **result}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally blocks stop the services
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        result = run(args, args.keep, log)
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-serve-kafka-") as workdir:
-            result = run(args, Path(workdir), log)
+def print_table(result: dict[str, Any]) -> None:
     print(f"{'service':7} {'rate/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'service p50 ms':>15}")
     for name, row in result["servers"].items():
         if row.get("measurable"):
@@ -343,8 +314,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{row['service_p50_ms']!s:>15}")
         else:
             print(f"{name:7} not measurable: {row['why']}")
-    print(json.dumps(result, separators=(",", ":")))
-    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    bench_main("serve-kafka", args, partial(run, log=peers.log), print_table, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -33,13 +33,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "ml-100k"
 MODEL = "als"
 K = 10
+USERS = 943
+"""ML-100K's users: request user ids are drawn from 1..USERS."""
+
+
+def pct(values: np.ndarray, q: float) -> float | None:
+    """The ``q``-th percentile of latencies in ms, rounded to the microsecond; None when empty."""
+    return round(float(np.percentile(values, q)), 3) if values.size else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b`` rounded, or None when either figure is missing."""
+    return round(a / b, 3) if a is not None and b else None
+
+
+def log(line: str) -> None:
+    """A progress line, on stderr so stdout holds only the table and the JSON line."""
+    print(line, file=sys.stderr, flush=True)
 
 
 # --- the model and the answer ---------------------------------------------------------------
