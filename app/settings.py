@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     schema_registry_url: str = ""
     """Confluent/Karapace schema registry; empty means use the ids bundled with the schemas."""
 
+    # --- Access ------------------------------------------------------------------------
+    admin_token: str = ""
+    """Bearer token every mutating HTTP route needs (compared in constant time); empty refuses them all."""
+
     # --- Worker ------------------------------------------------------------------------
     worker_id: str = ""
     """Name this worker reports in responses and /health; empty means host:port."""
