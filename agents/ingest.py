@@ -19,9 +19,10 @@ from agents.reroute import origin, reroute
 from app import app
 from app.schema_registry import codec_for
 from app.events import Limits, to_rate, to_watch
-from app.exceptions import BadEvent, OversizeEvent
+from app.exceptions import BadEvent, OversizeEvent, RateLimited
 from app.metrics import EVENTS_INGESTED, EVENTS_REPLAYED, EVENTS_REROUTED
 from app.partitioning import partition_of, user_key
+from app.ratelimit import RATINGS
 from app.settings import get_settings
 from tables import user_history
 from tables.history import (already_applied, apply_rate, apply_watch, combine_by_movie,
@@ -78,7 +79,7 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
     # agents share rows, and a row read before another agent's await would be written back
     # stale, losing that agent's update.
     applied = replayed = 0
-    deltas = []
+    deltas, limited = [], []
     for key, items in by_user.items():
         state = user_history.get(key) or new_user_state()
         for message, parsed in items:
@@ -86,12 +87,18 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
             if already_applied(state, stream, offset):
                 replayed += 1
                 continue
+            if source is RATE and RATINGS.check(key):
+                limited.append(message)
+                continue
             delta = source.apply(state, parsed, settings.history_length)
             state["offsets"][stream] = offset
             applied += 1
             if delta is not None:
                 deltas.append(delta)
         user_history[key] = state  # assign back: in-place changes never reach the changelog
+    for message in limited:
+        await send_dead_letter(message, RateLimited(
+            f"user over {settings.ratings_per_user_hour} ratings per hour (MOVIE_RECS_RATINGS_PER_USER_HOUR)"))
     EVENTS_INGESTED.labels(source.name).inc(applied)
     EVENTS_REPLAYED.labels(source.name).inc(replayed)
     for delta in combine_by_movie(deltas):

@@ -21,6 +21,7 @@ from app.deployment import holder
 from app.exceptions import BadEvent, OversizeEvent
 from app.faust_app import worker_id
 from app.partitioning import partition_of, user_key
+from app.ratelimit import KAFKA
 from app.serving import BadRequest, answer, check_request, response
 from app.settings import get_settings
 from tables import trace_key, traces, user_history
@@ -71,6 +72,10 @@ async def answer_requests(stream: Any) -> None:
             if owner != message.partition:
                 await reroute(topics.reco_requests_rerouted, message, key, owner)
                 continue
-        result = serve(record, started, message.partition)
+        if wait := KAFKA.check(record["client_id"]):
+            result = response(record["request_id"], record["user_id"], record["k"], started, WORKER, status=429,
+                              error=f"client_id {record['client_id'][:64]!r} is over its rate limit; retry in {wait:.2f} s")
+        else:
+            result = serve(record, started, message.partition)
         answer_records.add(result, record, message.partition, via="kafka")
         await publish(result)

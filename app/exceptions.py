@@ -23,3 +23,9 @@ class OversizeEvent(BadEvent):
     """The message is larger than the configured limit and was not decoded."""
 
     category = "oversize"
+
+
+class RateLimited(BadEvent):
+    """A valid event over its sender's rate limit (ratings per user per hour)."""
+
+    category = "rate_limited"

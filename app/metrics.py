@@ -48,3 +48,11 @@ ANSWERS = Counter(
 ANSWER_SECONDS = Histogram(
     "movierecs_answer_seconds", "Time from a request's arrival at the worker to its answer.", ["via"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+
+RATE_LIMITED = Counter(
+    "movierecs_rate_limited_total",
+    "Requests or events refused for going over a rate limit: HTTP 429, Kafka status 429, or a rating dead-lettered.",
+    ["channel"])
+AUTH_DENIED = Counter(
+    "movierecs_auth_denied_total", "HTTP requests refused for missing (401) or wrong (403) credentials.",
+    ["status"])

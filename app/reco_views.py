@@ -12,6 +12,7 @@ from faust import web
 from agents.answer_records import answer_records
 from agents.recommend import serve
 from app import app
+from app.auth import API_KEY_HEADER, public
 from app.deployment import holder
 from app.registry import Registry, RegistryError
 from app.partitioning import partition_of, user_key
@@ -51,6 +52,7 @@ def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
 class Recommend(web.View):
     """Top-k movies for a user, with the provenance of the answer."""
 
+    @public
     @on_owner(user_history, "user_id")
     async def get(self, request: web.Request, user_id: str) -> web.Response:
         started = time.perf_counter()
@@ -95,13 +97,14 @@ def local_trace(request_id: str) -> dict[str, Any] | None:
     return None
 
 
-async def trace_elsewhere(request_id: str) -> dict[str, Any] | None:
-    """Ask the other workers that hold traces; a request id does not tell whose partition it is."""
+async def trace_elsewhere(request_id: str, headers: dict[str, str]) -> dict[str, Any] | None:
+    """Ask the other workers that hold traces (with the caller's API key); a request id does not tell whose partition it is."""
     here = str(app.conf.canonical_url).rstrip("/")
     for url, topics in app.router.table_metadata(traces.name).items():
         if url.rstrip("/") == here or not any(topics.values()):
             continue
-        async with app.http_client.get(f"{url.rstrip('/')}/trace/{request_id}", params={"local": "1"}) as reply:
+        async with app.http_client.get(f"{url.rstrip('/')}/trace/{request_id}", params={"local": "1"},
+                                       headers=headers) as reply:
             if reply.status == 200:
                 return await reply.json()
     return None
@@ -111,10 +114,12 @@ async def trace_elsewhere(request_id: str) -> dict[str, Any] | None:
 class Trace(web.View):
     """What was asked, what was answered, and the model and data behind the answer."""
 
+    @public
     async def get(self, request: web.Request, request_id: str) -> web.Response:
         trace = local_trace(request_id)
         if trace is None:
-            found = None if "local" in request.query else await trace_elsewhere(request_id)
+            found = None if "local" in request.query else await trace_elsewhere(
+                request_id, {API_KEY_HEADER: request.headers[API_KEY_HEADER]} if API_KEY_HEADER in request.headers else {})
             if found is not None:
                 return self.json(found)
             return error(self, 404, "unknown request_id",
@@ -127,6 +132,7 @@ class Trace(web.View):
 class RolloutStatus(web.View):
     """The serving model; canaries and A/B arms come with the rollout work."""
 
+    @public
     async def get(self, request: web.Request) -> web.Response:
         current = holder.current
         stable = {"model_name": current.name, "model_version": current.version} if current else None

@@ -1,9 +1,10 @@
 """All configuration in one typed class; every field is read from a MOVIE_RECS_* variable."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.data.download import BASE_URL as MOVIELENS_URL
@@ -131,6 +132,35 @@ class Settings(BaseSettings):
     """Answers' trace records waiting for Kafka beyond this many are dropped (counted, oldest first)."""
     answer_records_interval_ms: int = Field(20, ge=0)
     """Answers' trace records go to Kafka in bursts this far apart, so they share produce requests."""
+
+    # --- Security ----------------------------------------------------------------------
+    api_key_sha256: str = ""
+    """Comma-separated SHA-256 hex digests of the API keys the public routes accept (``X-API-Key``); empty is off."""
+    http_rate_per_s: float = Field(20.0, ge=0)
+    """HTTP requests a second per API key (else per remote address) on the public routes; 0 is off."""
+    http_burst: int = Field(40, ge=1)
+    """HTTP requests one API key or address may send at once before the per-second rate applies."""
+    kafka_client_rate_per_s: float = Field(50.0, ge=0)
+    """Requests a second per ``client_id`` on ``reco-requests``, above which they get status 429; 0 is off."""
+    kafka_client_burst: int = Field(100, ge=1)
+    """Requests one ``client_id`` may send at once before the per-second rate applies."""
+    ratings_per_user_hour: int = Field(300, ge=0)
+    """Rate events a user may send an hour (a bucket refilling over the hour); more are dead-lettered; 0 is off."""
+    rate_limit_max_keys: int = Field(100_000, ge=1)
+    """Buckets each limiter keeps in memory at most (idle ones expire first)."""
+    rate_limit_exempt: str = ""
+    """Comma-separated remote addresses never rate-limited over HTTP (load balancers, peer workers)."""
+    startup_probe_timeout_s: float = Field(10.0, gt=0)
+    """How long a worker or CLI waits for the brokers to accept its connection and credentials before it exits."""
+
+    @field_validator("api_key_sha256")
+    @classmethod
+    def _hex_digests(cls, value: str) -> str:
+        digests = [d.strip().lower() for d in value.split(",") if d.strip()]
+        bad = [d for d in digests if not re.fullmatch(r"[0-9a-f]{64}", d)]
+        if bad:
+            raise ValueError(f"not SHA-256 hex digests: {', '.join(d[:12] for d in bad)}")
+        return ",".join(digests)
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents.snapshot_sink import STATUS as SNAPSHOT_STATUS
 from app import app
+from app.auth import public
 from app.events import MAX_USER_ID
 from app.partitioning import partition_of
 from app.settings import get_settings
@@ -62,6 +63,7 @@ def parse_user_id(raw: str) -> int | None:
 class UserState(web.View):
     """An operator's look at one user's ingested state."""
 
+    @public
     @on_owner(user_history, "user_id")
     async def get(self, request: web.Request, user_id: str) -> web.Response:
         parsed = parse_user_id(user_id)
