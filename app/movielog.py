@@ -7,20 +7,22 @@ from typing import Any
 
 from app.exceptions import InvalidEvent
 
-_LINE = re.compile(r"^(?P<time>[^,]+),(?P<user>\d+),(?P<rest>.*)$")
-_WATCH = re.compile(r"^GET /data/m/(?P<movie>\d+)/(?P<minute>\d+)\.mpg$")
-_RATE = re.compile(r"^GET /rate/(?P<movie>\d+)=(?P<rating>\d+)$")
+# ASCII digits only (``\d`` would take other scripts' digits) and at most 12 of them, so an
+# overflowing id is refused by the pattern instead of reaching ``int()``.
+_LINE = re.compile(r"^(?P<time>[^,]{1,64}),(?P<user>[0-9]{1,12}),(?P<rest>.*)$")
+_WATCH = re.compile(r"^GET /data/m/(?P<movie>[0-9]{1,12})/(?P<minute>[0-9]{1,12})\.mpg$")
+_RATE = re.compile(r"^GET /rate/(?P<movie>[0-9]{1,12})=(?P<rating>[0-9]{1,12})$")
 _RECO = re.compile(r"^recommendation request ")
 
 
 def _epoch_ms(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError) as exc:
         raise InvalidEvent(f"movielog: bad ISO time {text!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
 
 
 def parse_line(line: str) -> tuple[str, dict[str, Any]] | None:

@@ -19,7 +19,7 @@ from app.partitioning import partition_of, user_key
 from app.serving import MAX_K
 from app.settings import get_settings
 from app.storage import open_store
-from app.views import HEALTH_CHECKS, error, on_owner, parse_user_id
+from app.views import HEALTH_CHECKS, error, on_owner, parse_digits, parse_user_id
 from tables import trace_key, traces, user_history
 
 settings = get_settings()
@@ -31,15 +31,17 @@ def parse_k(raw: str | None) -> int | None:
     """``k`` from a query string: 1..100, 10 when absent, None when invalid."""
     if raw is None:
         return 10
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_K else None
+    k = parse_digits(raw)
+    return k if k is not None and 1 <= k <= MAX_K else None
 
 
 def parse_exclude(raw: str | None) -> list[int] | None:
     """``exclude=3,4`` as ids; None when it is not a comma-separated list of ids."""
     if not raw:
         return []
-    parts = raw.split(",")
-    return [int(p) for p in parts] if all(p.strip().isdigit() for p in parts) else None
+    parts = [parse_digits(p.strip()) for p in raw.split(",")]
+    ids = [p for p in parts if p is not None]
+    return ids if len(ids) == len(parts) else None
 
 
 def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:

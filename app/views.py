@@ -51,12 +51,19 @@ def error(view: web.View, status: int, message: str, detail: str) -> web.Respons
     return view.json({"error": message, "detail": detail}, status=status)
 
 
+def parse_digits(raw: str, max_digits: int = 10) -> int | None:
+    """A number written in at most ``max_digits`` ASCII digits, or None.
+
+    ``str.isdigit`` alone also takes ``'²'`` and other scripts' digits, which ``int()``
+    refuses or reads, and a long enough string makes ``int()`` itself raise.
+    """
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= max_digits else None
+
+
 def parse_user_id(raw: str) -> int | None:
     """A user id from a path segment, or None when it is not a positive 32-bit id."""
-    if not raw.isdigit():
-        return None
-    user_id = int(raw)
-    return user_id if 0 < user_id <= MAX_USER_ID else None
+    user_id = parse_digits(raw)
+    return user_id if user_id is not None and 0 < user_id <= MAX_USER_ID else None
 
 
 @app.page("/users/{user_id}")
