@@ -21,6 +21,12 @@
 #   MOVIE_RECS_KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 60)
 #   MOVIE_RECS_KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 30)
 #   MOVIE_RECS_KAFKA_PROBE            force the health probe: kcat, python or java
+#   MOVIE_RECS_KAFKA_SASL_SSL_PORT    also listen with SASL_SSL (SCRAM-SHA-512 and PLAIN) on
+#                                     this port; PLAINTEXT stays for the broker itself
+#   MOVIE_RECS_KAFKA_SASL_USERS       user:password,... accepted there (default movierecs:movierecs)
+#   MOVIE_RECS_KAFKA_TLS_DIR          where the CA (ca.pem) and broker certificate are generated
+#                                     with openssl when missing (default: a folder under $TMPDIR;
+#                                     never put it in the repository)
 #   KAFKA_HOME, KAFKA_TARBALL_URL, KAFKA_HEAP_OPTS (default -Xms128m -Xmx512m),
 #   KAFKA_JVM_PERFORMANCE_OPTS, KAFKA_OPTS (extra JVM flags), JAVA_HOME
 set -euo pipefail
@@ -42,6 +48,10 @@ CLUSTER_ID="${MOVIE_RECS_KAFKA_CLUSTER_ID:-bW92aWUtcmVjcy1sb2NhbA}"
 START_TIMEOUT="${MOVIE_RECS_KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${MOVIE_RECS_KAFKA_STOP_TIMEOUT:-30}"
 TARBALL_URL="${KAFKA_TARBALL_URL:-https://archive.apache.org/dist/kafka/$KAFKA_VERSION/kafka_$SCALA_BINARY-$KAFKA_VERSION.tgz}"
+
+SASL_SSL_PORT="${MOVIE_RECS_KAFKA_SASL_SSL_PORT:-}"
+SASL_USERS="${MOVIE_RECS_KAFKA_SASL_USERS:-movierecs:movierecs}"
+TLS_DIR="${MOVIE_RECS_KAFKA_TLS_DIR:-${TMPDIR:-/tmp}/movie-recs-kafka-tls-$PORT}"
 
 BOOTSTRAP="$HOST:$PORT"
 PIDFILE="$DATA_DIR/kafka.pid"
@@ -244,17 +254,85 @@ show_log_tail() {
 
 # --- commands -------------------------------------------------------------------------
 
+# A throwaway CA and a broker certificate for $HOST signed by it (PEM, unencrypted PKCS#8 key).
+make_tls() {
+    if [[ -s "$TLS_DIR/broker-keystore.pem" && -s "$TLS_DIR/ca.pem" ]]; then return 0; fi
+    command -v openssl >/dev/null 2>&1 || die "openssl is needed to make the SASL_SSL listener's certificates"
+    case "$(cd "$(dirname "$TLS_DIR")" 2>/dev/null && pwd)/" in
+        "$REPO_ROOT"/*) die "MOVIE_RECS_KAFKA_TLS_DIR=$TLS_DIR is inside the repository; keys never go there" ;;
+    esac
+    mkdir -p "$TLS_DIR" && chmod 700 "$TLS_DIR"
+    local san="IP:$HOST"
+    [[ "$HOST" =~ ^[0-9.]+$ ]] || san="DNS:$HOST"
+    say "making a CA and a broker certificate in $TLS_DIR"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=movie-recs local CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem"
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" \
+            -keyout "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.csr"
+        openssl x509 -req -in "$TLS_DIR/broker.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -CAcreateserial -days 7 -out "$TLS_DIR/broker.pem" -extfile <(printf '%s\n' \
+            "subjectAltName=$san,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth")
+    } >"$TLS_DIR/openssl.log" 2>&1 || { cat "$TLS_DIR/openssl.log" >&2; die "openssl failed"; }
+    cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.pem" >"$TLS_DIR/broker-keystore.pem"
+    chmod 600 "$TLS_DIR"/*.key "$TLS_DIR/broker-keystore.pem"
+}
+
+# The SASL_SSL listener's settings: TLS from $TLS_DIR, SCRAM-SHA-512 users in the metadata
+# log (added at format time, or by add_scram_users), PLAIN users in the JAAS line.
+sasl_ssl_config() {
+    local plain_users="" pair
+    IFS=',' read -ra pairs <<<"$SASL_USERS"
+    for pair in "${pairs[@]}"; do
+        plain_users+=" user_${pair%%:*}=\"${pair#*:}\""
+    done
+    echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
+    echo "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"
+    echo "listener.name.sasl_ssl.ssl.keystore.type=PEM"
+    echo "listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker-keystore.pem"
+    echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    echo "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;"
+}
+
+# --add-scram arguments of the storage format for every user.
+scram_format_args() {
+    local pair
+    IFS=',' read -ra pairs <<<"$SASL_USERS"
+    for pair in "${pairs[@]}"; do
+        printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n' "${pair%%:*}" "${pair#*:}"
+    done
+}
+
+# SCRAM users on a data dir formatted before: set through the running broker (idempotent).
+add_scram_users() {
+    local pair
+    IFS=',' read -ra pairs <<<"$SASL_USERS"
+    for pair in "${pairs[@]}"; do
+        "$JAVA" -Xmx128m -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.ConfigCommand --bootstrap-server "$BOOTSTRAP" \
+            --alter --entity-type users --entity-name "${pair%%:*}" \
+            --add-config "SCRAM-SHA-512=[password=${pair#*:}]" >>"$LOG_DIR/scram.log" 2>&1 \
+            || die "could not add SCRAM user ${pair%%:*} (see $LOG_DIR/scram.log)"
+    done
+}
+
 render_config() {
     # The committed file plus the per-run values; keys set here are dropped from the copy.
+    local listeners="PLAINTEXT://$HOST:$PORT" dropped='log\.dirs|listeners|advertised\.listeners|controller\.quorum\.voters'
+    if [[ -n "$SASL_SSL_PORT" ]]; then
+        listeners+=",SASL_SSL://$HOST:$SASL_SSL_PORT"
+        dropped+='|listener\.security\.protocol\.map'
+    fi
     {
-        grep -Ev '^[[:space:]]*(log\.dirs|listeners|advertised\.listeners|controller\.quorum\.voters)[[:space:]]*=' \
-            "$SCRIPT_DIR/server.properties"
+        grep -Ev "^[[:space:]]*($dropped)[[:space:]]*=" "$SCRIPT_DIR/server.properties"
         echo
         echo "# ---- set by local-kafka.sh"
         echo "log.dirs=$META_DIR"
-        echo "listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-        echo "advertised.listeners=PLAINTEXT://$HOST:$PORT"
+        echo "listeners=$listeners,CONTROLLER://$HOST:$CONTROLLER_PORT"
+        echo "advertised.listeners=$listeners"
         echo "controller.quorum.voters=1@$HOST:$CONTROLLER_PORT"
+        if [[ -n "$SASL_SSL_PORT" ]]; then sasl_ssl_config; fi
     } >"$CONFIG"
 }
 
@@ -278,16 +356,22 @@ cmd_start() {
     ensure_kafka
     mkdir -p "$DATA_DIR" "$LOG_DIR"
     rm -f "$PIDFILE"
+    if [[ -n "$SASL_SSL_PORT" ]]; then make_tls; fi
     render_config
     java_cmd
 
+    local scram_later=""
     if [[ ! -f "$META_DIR/meta.properties" ]]; then
         say "formatting $META_DIR (cluster id $CLUSTER_ID)"
+        local scram=()
+        if [[ -n "$SASL_SSL_PORT" ]]; then mapfile -t scram < <(scram_format_args); fi
         if ! "$JAVA" "${JAVA_ARGS[@]}" kafka.tools.StorageTool format \
-                -t "$CLUSTER_ID" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1; then
+                -t "$CLUSTER_ID" -c "$CONFIG" "${scram[@]}" >"$LOG_DIR/format.log" 2>&1; then
             cat "$LOG_DIR/format.log" >&2
             die "formatting the storage failed"
         fi
+    elif [[ -n "$SASL_SSL_PORT" ]]; then
+        scram_later=1
     fi
 
     LOG_MARK="$(stat -c %s "$LOG_DIR/server.log" 2>/dev/null || echo 0)"
@@ -311,7 +395,11 @@ cmd_start() {
         fi
         sleep 0.5
     done
+    if [[ -n "$scram_later" ]]; then add_scram_users; fi
     say "ready on $BOOTSTRAP after $((SECONDS - t0))s (pid $pid, logs in $LOG_DIR, data in $DATA_DIR)"
+    if [[ -n "$SASL_SSL_PORT" ]]; then
+        say "SASL_SSL (SCRAM-SHA-512, PLAIN) on $HOST:$SASL_SSL_PORT, CA $TLS_DIR/ca.pem"
+    fi
 }
 
 cmd_stop() {
