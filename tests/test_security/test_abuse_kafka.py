@@ -20,7 +20,9 @@ from collections import Counter
 from urllib.parse import quote
 from pathlib import Path
 
+import hypothesis
 import pytest
+import schemathesis
 from aiokafka import AIOKafkaProducer
 
 from app.codec import AvroCodec
@@ -251,4 +253,22 @@ def test_hostile_http_requests_get_4xx_and_the_worker_stays_up(worker) -> None:
     assert 400 <= status < 500
     status, _, _ = call(proc, "/trace/" + "a" * 20_000, key)
     assert 400 <= status < 500, "an over-long request line is refused by the server"
+    assert proc.proc.poll() is None and proc.get("/health")[0] == 200
+
+
+
+def test_served_openapi_document_holds_under_generated_requests(worker) -> None:
+    """Schemathesis on every operation the worker serves: no 5xx, only documented statuses,
+    bodies and headers as documented, valid input accepted, invalid input refused; worker up."""
+    proc, _ = worker
+    base_url = f"http://127.0.0.1:{proc.port}"
+    operations = [result.ok() for result in schemathesis.openapi.from_url(f"{base_url}/openapi.json").get_all_operations()]
+    assert {op.path for op in operations} >= {"/recommend/{user_id}", "/trace/{request_id}", "/users/{user_id}"}
+    for operation in operations:
+        @hypothesis.given(case=operation.as_strategy())
+        @hypothesis.settings(max_examples=25, deadline=None, database=None,
+                             suppress_health_check=list(hypothesis.HealthCheck))
+        def holds(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=base_url, headers={"X-API-Key": KEY})
+        holds()
     assert proc.proc.poll() is None and proc.get("/health")[0] == 200
