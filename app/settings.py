@@ -148,8 +148,8 @@ class Settings(BaseSettings):
     """Rate events a user may send an hour (a bucket refilling over the hour); more are dead-lettered; 0 is off."""
     rate_limit_max_keys: int = Field(100_000, ge=1)
     """Buckets each limiter keeps in memory at most (idle ones expire first)."""
-    rate_limit_exempt: str = ""
-    """Comma-separated remote addresses never rate-limited over HTTP (load balancers, peer workers)."""
+    rate_limit_exempt: str = "127.0.0.1,::1"
+    """Comma-separated remote addresses never rate-limited over HTTP: local tools and proxies, peer workers; empty for none."""
     startup_probe_timeout_s: float = Field(10.0, gt=0)
     """How long a worker or CLI waits for the brokers to accept its connection and credentials before it exits."""
 

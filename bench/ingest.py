@@ -332,7 +332,8 @@ def worker_env(args: argparse.Namespace, app_id: str, prefix: str, workdir: Path
             "MOVIE_RECS_WEB_PORT": str(free_port()), "MOVIE_RECS_DATA_DIR": str(workdir / app_id),
             "MOVIE_RECS_SNAPSHOTS": f"file://{workdir / 'snapshots'}",
             "MOVIE_RECS_REGISTRY": f"file://{workdir / 'registry'}",
-            "MOVIE_RECS_SNAPSHOT_ENABLED": "true" if args.snapshots else "false"}
+            "MOVIE_RECS_SNAPSHOT_ENABLED": "true" if args.snapshots else "false",
+            "MOVIE_RECS_RATINGS_PER_USER_HOUR": "0"}  # replayed history is not abuse: no per-user cap
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:

@@ -347,7 +347,9 @@ def worker_env(*, bootstrap: str, prefix: str, app_id: str, port: int, workdir: 
             "MOVIE_RECS_APP_ID": app_id, "MOVIE_RECS_PARTITIONS": str(partitions),
             "MOVIE_RECS_WEB_PORT": str(port), "MOVIE_RECS_DATA_DIR": str(workdir / "faust"),
             "MOVIE_RECS_SNAPSHOTS": f"file://{workdir / 'snapshots'}",
-            "MOVIE_RECS_REGISTRY": registry_url, "MOVIE_RECS_SERVE_MODEL": MODEL}
+            "MOVIE_RECS_REGISTRY": registry_url, "MOVIE_RECS_SERVE_MODEL": MODEL,
+            # capacity is measured, so the per-client limits (one client_id, one address) are off
+            "MOVIE_RECS_KAFKA_CLIENT_RATE_PER_S": "0", "MOVIE_RECS_HTTP_RATE_PER_S": "0"}
 
 
 def create_topics(env: dict[str, str]) -> None:
