@@ -118,6 +118,11 @@ def test_public_routes_need_a_key_health_and_metrics_stay_open(worker) -> None:
         assert call(proc, path)[0] == 401, path
     assert call(proc, "/recommend/5", {"X-API-Key": KEY})[0] == 200
     assert call(proc, "/health")[0] == 200 and call(proc, "/metrics")[0] == 200
+    document = json.loads(proc.get("/openapi.json")[1])
+    for path, item in document["paths"].items():  # the document and the code agree on who needs a key
+        concrete = re.sub(r"\{[^}]+\}", "5", path)
+        needs_key = {"ApiKey": []} in item["get"].get("security", [])
+        assert (call(proc, concrete)[0] == 401) == needs_key, path
     assert metric(proc, "movierecs_auth_denied_total", status="401") >= 5
 
 
