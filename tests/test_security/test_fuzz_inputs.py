@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.codec import AvroCodec
 from app.events import MAX_USER_ID, Limits, to_rate
-from app.exceptions import BadEvent, DecodeError, InvalidEvent
+from app.exceptions import DecodeError, InvalidEvent
 from app.movielog import parse_line
 from app.reco_views import parse_exclude, parse_k
 from app.serving import MAX_EXCLUDE, MAX_K, BadRequest, check_request
