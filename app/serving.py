@@ -5,18 +5,31 @@ the same answer and both are tested without Faust.
 """
 from __future__ import annotations
 
+import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from app.deployment import Deployed
 from app.events import MAX_USER_ID
+from models.bundle import ModelBundle
+from models.fairness import Catalog
+from models.rerank import Candidates, Context, GenreProvider, SpecError, ThompsonSampler, parse
 from models.serving import recommend
 from tables.history import UserState, seen_movies
 
 MAX_K = 100
 MAX_EXCLUDE = 1000
 ARM = "stable"
+GENRES = GenreProvider()
+"""Where re-rankers read genres; point it at the catalog's table with ``GENRES = GenreProvider(lookup)``."""
+EXPLORATION = ThompsonSampler()
+"""Per-movie conversion evidence of the exploring arms: exposures and conversions feed it."""
+_contexts: weakref.WeakKeyDictionary[ModelBundle, Context] = weakref.WeakKeyDictionary()
+log = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
@@ -66,20 +79,46 @@ def response(request_id: str, user_id: int, k: int, started: float, served_by: s
     }
 
 
+def rerank_context(bundle: ModelBundle) -> Context:
+    """The re-rankers' view of a deployed model: its training popularity (the tiers), built once per model."""
+    context = _contexts.get(bundle)
+    if context is None:
+        popularity = np.asarray(bundle.model.popularity, dtype=np.float64)
+        catalog = Catalog(np.asarray(bundle.maps.items.raw, dtype=np.int64), popularity)
+        context = _contexts[bundle] = Context(catalog, GENRES, EXPLORATION)
+    return context
+
+
+def reranker_of(spec: str | None) -> Any:
+    """The re-ranker of an arm's spec; a bad spec is logged and served without re-ranking, never a 500."""
+    try:
+        return parse(spec)
+    except SpecError as exc:
+        log.warning("arm re-ranker %r ignored: %s", spec, exc)
+        return None
+
+
 def answer(request: Request, state: UserState | None, deployed: Deployed | None, served_by: str,
-           started: float) -> dict[str, Any]:
+           started: float, *, reranker: str | None = None) -> dict[str, Any]:
     """The response to a checked request, given the user's live state and the deployment.
 
     Movies the user watched or rated (per the live table) and the request's exclusions are
-    never recommended; 503 when no model is loaded yet.
+    never recommended; 503 when no model is loaded yet. With a ``reranker`` spec (the arm's,
+    see :func:`models.rerank.parse`) ``k x depth`` candidates are scored and re-ranked.
     """
     if deployed is None:
         return response(request.request_id, request.user_id, request.k, started, served_by,
                         status=503, error="no model is loaded yet")
     history = [movie for _, movie, _ in state["recent"]] if state else []
     exclude = [*request.exclude, *(seen_movies(state) if state else ())]
-    found = recommend(deployed.bundle, request.user_id, request.k, history=history, exclude=exclude,
+    chain = reranker_of(reranker)
+    pool = request.k * chain.depth if chain else request.k
+    found = recommend(deployed.bundle, request.user_id, pool, history=history, exclude=exclude,
                       trending=deployed.trending, config=deployed.policy)
+    movie_ids, scores = found.movie_ids, found.scores
+    if chain is not None and movie_ids:
+        ranked = chain(Candidates.of(movie_ids, scores), request.k, rerank_context(deployed.bundle))
+        movie_ids = [int(m) for m in ranked.movie_ids[:request.k]]
+        scores = [float(s) for s in ranked.scores[:request.k]]
     return response(request.request_id, request.user_id, request.k, started, served_by,
-                    deployed=deployed, movie_ids=found.movie_ids, scores=found.scores,
-                    strategy=found.strategy)
+                    deployed=deployed, movie_ids=movie_ids, scores=scores, strategy=found.strategy)

@@ -61,3 +61,21 @@ def test_live_history_personalises_a_new_user_and_is_never_repeated(deployed: De
 def test_no_model_yet_is_503() -> None:
     result = answer(check_request(REQUEST), None, None, "w1", time.perf_counter())
     assert result["status"] == 503 and result["movie_ids"] == [] and "no model" in result["error"]
+
+
+def test_a_reranker_reorders_a_deeper_candidate_list_and_keeps_exclusions(deployed: Deployed) -> None:
+    from app.serving import rerank_context
+
+    user = int(deployed.bundle.maps.users.raw[0])
+    request = check_request({**REQUEST, "user_id": user, "exclude": [5]})
+    plain = answer(request, None, deployed, "w1", time.perf_counter())
+    deeper = answer(check_request({**REQUEST, "user_id": user, "exclude": [5], "k": 30}), None, deployed, "w1",
+                    time.perf_counter())
+    quota = answer(request, None, deployed, "w1", time.perf_counter(), reranker="tail_quota:q=6")
+    tail = rerank_context(deployed.bundle).catalog.tail_ids()
+    assert len(quota["movie_ids"]) == 10 and 5 not in quota["movie_ids"]
+    assert set(quota["movie_ids"]) <= set(deeper["movie_ids"])  # drawn from the 3k best
+    wanted = min(6, len(tail & set(deeper["movie_ids"])))
+    assert len(tail & set(quota["movie_ids"])) >= wanted > len(tail & set(plain["movie_ids"]))
+    # A bad spec from an arm is served without re-ranking rather than failing the request.
+    assert answer(request, None, deployed, "w1", time.perf_counter(), reranker="nope")["movie_ids"] == plain["movie_ids"]
