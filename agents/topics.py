@@ -35,9 +35,12 @@ reco_request_sources = app.topic(name("reco-requests"), name("reco-requests-rero
 # New interactions re-keyed by movie, so the item table is partitioned by movie.
 item_interactions = app.topic(name("item-interactions"), internal=True,
                               value_serializer="json", **_user_keyed)
+# Per-batch exposure counts re-keyed by arm, so one worker holds an arm's whole-catalog counts.
+exposure_deltas = app.topic(name("exposure-deltas"), internal=True, key_serializer="json",
+                            value_serializer="json", **_user_keyed)
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
-              reco_responses, model_events, item_interactions)
+              reco_responses, model_events, item_interactions, exposure_deltas)
 
 
 @app.task

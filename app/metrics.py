@@ -56,3 +56,21 @@ RATE_LIMITED = Counter(
 AUTH_DENIED = Counter(
     "movierecs_auth_denied_total", "HTTP requests refused for missing (401) or wrong (403) credentials.",
     ["status"])
+
+FAIRNESS_GINI = Gauge(
+    "movierecs_fairness_gini", "Gini of exposure over the whole catalog (never-shown movies as 0), current window.",
+    ["arm"])
+FAIRNESS_COVERAGE = Gauge(
+    "movierecs_fairness_coverage", "Share of the catalog shown at least once in the current window.", ["arm"])
+FAIRNESS_STARVATION = Gauge(
+    "movierecs_fairness_starvation", "Share of the catalog never shown in the current window.", ["arm"])
+FAIRNESS_TAIL_SHARE = Gauge(
+    "movierecs_fairness_tail_share",
+    "Share of exposures going to long-tail movies (outside the top 20% by training interactions), current window.",
+    ["arm"])
+FAIRNESS_AMPLIFICATION = Gauge(
+    "movierecs_fairness_amplification",
+    "A popularity tier's share of exposures over its share of training interactions, current window.",
+    ["arm", "tier"])
+FAIRNESS_RESPONSES = Gauge(
+    "movierecs_fairness_responses", "Served responses counted in the current exposure window.", ["arm"])

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not SHA-256 hex digests: {', '.join(d[:12] for d in bad)}")
         return ",".join(digests)
 
+    # --- Fairness ----------------------------------------------------------------------
+    fairness_window_s: float = Field(3_600.0, gt=0)
+    """Exposure is counted in tumbling windows this long, by the responses' own time (ts)."""
+    fairness_windows_kept: int = Field(24, ge=1)
+    """Exposure windows kept in the table: /fairness?window=all sums them."""
+    fairness_gauge_interval_s: float = Field(15.0, gt=0)
+    """How often a worker recomputes the fairness gauges of the arms whose exposure it holds."""
+
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
         return f"{self.topic_prefix}{name}"

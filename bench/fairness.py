@@ -33,11 +33,11 @@ from models.training import train  # noqa: E402
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "ml-100k"
 K = 10
 GRID = (
-    [f"popularity_penalty:beta={b},depth={d}" for d in (3, 10) for b in (0.1, 0.2, 0.3, 0.5, 1.0)]
-    + [f"mmr:lambda={lam},depth={d}" for d in (3, 10) for lam in (0.1, 0.3, 0.5, 0.7)]
-    + [f"tail_quota:q={q},depth={d}" for d in (10, 50) for q in (1, 2, 3, 5)]
-    + [f"explore:slots={s},depth={d}" for d in (10, 50) for s in (1, 2, 3)]
-    + [f"popularity_penalty:beta={b},depth=10|explore:slots={s},depth=50" for b in (0.1, 0.2) for s in (1, 2)]
+    [f"popularity_penalty:beta={b},depth=10" for b in (0.1, 0.3, 0.5, 1.0, 1.5, 2.0)]
+    + [f"mmr:lambda={lam},depth=10" for lam in (0.1, 0.3, 0.5, 0.7)]
+    + [f"tail_quota:q={q},depth=10" for q in (1, 2, 3, 5, 7)]
+    + [f"explore:slots={s},depth={d}" for d in (10, 50, 100) for s in (1, 2, 3)]
+    + [f"popularity_penalty:beta={b}|explore:slots={s},depth=100" for b in (0.3, 0.5) for s in (1, 2)]
 )
 SMOKE_GRID = ("popularity_penalty:beta=0.5,depth=10", "mmr:lambda=0.3", "tail_quota:q=3,depth=10",
               "explore:slots=2,depth=10")
@@ -50,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-tune", action="store_true", help="the model's defaults, no validation tuning")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "figures")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data and grid (CI)")
+    parser.add_argument("--grid", default="", help="';'-separated specs instead of the default grid")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> dict:
     raw = split.maps.items.raw
     movie_genres = GenreProvider.from_catalog(catalog)
     genres = GenreProvider(lambda index: movie_genres.of(int(raw[index])))  # dense index -> genres
-    grid = SMOKE_GRID if args.smoke else GRID
+    grid = args.grid.split(";") if args.grid else SMOKE_GRID if args.smoke else GRID
     depth = max(parse(spec).depth for spec in grid)
     scored = {t: score_candidates(m, split, t, depth, K) for t, m in models.items()}
     baseline = {t: list_quality(rerank_all(s, None, genres, K), s.targets, s.catalog, K) for t, s in scored.items()}

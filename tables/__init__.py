@@ -47,3 +47,7 @@ traces: TraceTable = _register(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
     "history length.", value_type=bytes,
     extra_topic_configs={"cleanup.policy": "compact,delete", "retention.ms": str(int(settings.trace_retention_s * 1000))})
+exposure_windows = app.Table(
+    "exposure", default=None, partitions=settings.partitions,  # no key/value type: JSON keys and rows
+    help="Exposure per arm in tumbling windows: responses and per-movie counts (tables.exposure).",
+).tumbling(settings.fairness_window_s, expires=settings.fairness_window_s * settings.fairness_windows_kept)

@@ -51,7 +51,12 @@ def score_candidates(model: Recommender, split: Split, target: Target, depth: in
 
 def rerank_all(scored: Scored, reranker: Reranker | None, genres: GenreProvider, k: int = 10,
                seed: int = 0, depth: int | None = None) -> np.ndarray:
-    """Each user's top-k after ``reranker`` on their first ``k x depth`` candidates (-1 pads)."""
+    """Each user's top-k after ``reranker`` on their first ``k x depth`` candidates (-1 pads).
+
+    Users are served in turn and every list's movies count as trials of the exploration
+    sampler, as the exposure stream feeds it live; no conversion is known offline, so a
+    movie shown often without evidence draws lower than one never shown.
+    """
     depth = depth or (reranker.depth if reranker else DEFAULT_DEPTH)
     context = Context(scored.catalog, genres, ThompsonSampler(), np.random.default_rng(seed))
     lists = np.full((scored.candidates.shape[0], k), -1, dtype=np.int64)
@@ -62,6 +67,7 @@ def rerank_all(scored: Scored, reranker: Reranker | None, genres: GenreProvider,
             cands = reranker(cands, k, context)
         top = cands.movie_ids[:k]
         lists[row, : top.size] = top
+        context.sampler.expose(top)
     return lists
 
 

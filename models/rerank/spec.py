@@ -12,7 +12,7 @@ from typing import Any, Callable
 from models.rerank.base import DEFAULT_DEPTH
 from models.rerank.steps import Chain, Explore, GenreMMR, PopularityPenalty, TailQuota
 
-MAX_DEPTH = 50
+MAX_DEPTH = 200
 
 
 class SpecError(ValueError):

@@ -108,7 +108,7 @@ def test_chain_and_depth_from_a_spec():
     ("tail_quota:q=-1", "not a whole number"),
     ("tail_quota:k=3", "unknown parameter 'k'"),
     ("explore:slots", "not key=value"),
-    ("mmr:lambda=0.3|explore:slots=2,depth=0", "outside 1..50"),
+    ("mmr:lambda=0.3|explore:slots=2,depth=0", "outside 1..200"),
 ])
 def test_bad_specs_say_what_is_wrong(spec, message):
     with pytest.raises(SpecError, match=message):

@@ -1,0 +1,83 @@
+"""Exposure agents: served lists from ``reco-responses`` counted per arm in tumbling windows.
+
+``reco-responses`` is keyed by request id, so one arm's responses are on every partition.
+The first agent folds each batch into one delta per arm and window and re-keys it by arm;
+the second adds the deltas into the windowed ``exposure`` table, so the worker owning an
+arm's partition holds its whole-catalog counts (what Gini over the catalog needs). A timer
+turns the arms this worker owns into the fairness gauges; an arm moved away is unexported.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agents import topics
+from agents.dead_letters import send_dead_letter
+from app import app
+from app.deployment import holder
+from app.exceptions import BadEvent
+from app.fairness_views import owned_arms, summary_of
+from app.metrics import (FAIRNESS_AMPLIFICATION, FAIRNESS_COVERAGE, FAIRNESS_GINI, FAIRNESS_RESPONSES,
+                         FAIRNESS_STARVATION, FAIRNESS_TAIL_SHARE)
+from app.schema_registry import codec_for
+from app.settings import get_settings
+from tables import exposure_windows
+from tables.exposure import exposure_deltas, merge
+
+settings = get_settings()
+RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
+_GAUGES = (FAIRNESS_GINI, FAIRNESS_COVERAGE, FAIRNESS_STARVATION, FAIRNESS_TAIL_SHARE, FAIRNESS_RESPONSES)
+_exported: set[str] = set()
+
+
+@app.agent(topics.reco_responses)
+async def count_exposure(stream: Any) -> None:
+    """One delta per arm and window per batch of responses; undecodable records are dead-lettered."""
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        responses = []
+        for event in batch:
+            try:
+                responses.append(RESPONSE.decode(event.message.value))
+            except BadEvent as exc:
+                await send_dead_letter(event.message, exc)
+        for (arm, start), row in exposure_deltas(responses, settings.fairness_window_s).items():
+            await topics.exposure_deltas.send(key=arm, value={"arm": arm, "window_start": start, **row})
+
+
+@app.agent(topics.exposure_deltas)
+async def apply_exposure(stream: Any) -> None:
+    """Deltas into the arm's row of their window (by the responses' time, so a replay lands alike)."""
+    by_window = exposure_windows.relative_to(lambda event: event.value["window_start"] / 1000.0)
+    async for delta in stream:
+        try:
+            current = by_window[delta["arm"]].value()
+        except KeyError:
+            current = None
+        by_window[delta["arm"]] = merge(current, delta)
+
+
+def export_gauges() -> None:
+    """Set the gauges of the arms this worker owns (current window); drop the arms it gave away."""
+    global _exported
+    deployed = holder.current
+    arms = owned_arms() if deployed is not None else set()
+    for arm in arms:
+        summary = summary_of(arm, "current", deployed)
+        FAIRNESS_GINI.labels(arm).set(summary.gini)
+        FAIRNESS_COVERAGE.labels(arm).set(summary.coverage)
+        FAIRNESS_STARVATION.labels(arm).set(summary.starvation)
+        FAIRNESS_TAIL_SHARE.labels(arm).set(summary.tail_share)
+        FAIRNESS_RESPONSES.labels(arm).set(summary.n_responses)
+        for tier, value in summary.amplification.items():
+            FAIRNESS_AMPLIFICATION.labels(arm, tier).set(value)
+    for arm in _exported - arms:
+        for gauge in _GAUGES:
+            gauge.remove(arm)
+        for tier in ("head", "tail"):
+            FAIRNESS_AMPLIFICATION.remove(arm, tier)
+    _exported = arms
+
+
+@app.timer(settings.fairness_gauge_interval_s)
+async def fairness_gauges() -> None:
+    """The fairness gauges, refreshed off the request path."""
+    export_gauges()
