@@ -5,20 +5,26 @@ The first agent folds each batch into one delta per arm and window and re-keys i
 the second adds the deltas into the windowed ``exposure`` table, so the worker owning an
 arm's partition holds its whole-catalog counts (what Gini over the catalog needs). A timer
 turns the arms this worker owns into the fairness gauges; an arm moved away is unexported.
+Every served list also counts as trials of this worker's exploration sampler, and every
+conversion on ``conversions`` as a success: a worker sees the responses and the conversions
+of its own partitions, a sample of both, which is what a per-movie rate needs.
 """
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from agents import topics
 from agents.dead_letters import send_dead_letter
 from app import app
 from app.deployment import holder
-from app.exceptions import BadEvent
+from app.exceptions import BadEvent, InvalidEvent
 from app.fairness_views import owned_arms, summary_of
 from app.metrics import (FAIRNESS_AMPLIFICATION, FAIRNESS_COVERAGE, FAIRNESS_GINI, FAIRNESS_RESPONSES,
                          FAIRNESS_STARVATION, FAIRNESS_TAIL_SHARE)
 from app.schema_registry import codec_for
+from app.serving import EXPLORATION
 from app.settings import get_settings
 from tables import exposure_windows
 from tables.exposure import exposure_deltas, merge
@@ -39,6 +45,9 @@ async def count_exposure(stream: Any) -> None:
                 responses.append(RESPONSE.decode(event.message.value))
             except BadEvent as exc:
                 await send_dead_letter(event.message, exc)
+        for response in responses:
+            if response["status"] == 200:
+                EXPLORATION.expose(response["movie_ids"])
         for (arm, start), row in exposure_deltas(responses, settings.fairness_window_s).items():
             await topics.exposure_deltas.send(key=arm, value={"arm": arm, "window_start": start, **row})
 
@@ -53,6 +62,25 @@ async def apply_exposure(stream: Any) -> None:
         except KeyError:
             current = None
         by_window[delta["arm"]] = merge(current, delta)
+
+
+def conversion_movie(value: bytes | None) -> int:
+    """The movie of a ``conversions`` record, or ``InvalidEvent`` saying why there is none."""
+    try:
+        record = orjson.loads(value or b"")
+        return int(record["movie_id"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidEvent(f"conversion without a movie_id: {type(exc).__name__}: {exc}") from None
+
+
+@app.agent(topics.conversions)
+async def learn_conversions(stream: Any) -> None:
+    """Each conversion is a success of its movie in this worker's exploration sampler."""
+    async for event in stream.events():
+        try:
+            EXPLORATION.convert(conversion_movie(event.message.value))
+        except InvalidEvent as exc:
+            await send_dead_letter(event.message, exc)
 
 
 def export_gauges() -> None:

@@ -38,9 +38,12 @@ item_interactions = app.topic(name("item-interactions"), internal=True,
 # Per-batch exposure counts re-keyed by arm, so one worker holds an arm's whole-catalog counts.
 exposure_deltas = app.topic(name("exposure-deltas"), internal=True, key_serializer="json",
                             value_serializer="json", **_user_keyed)
+# Conversions the rollout work publishes (JSON, keyed by user id); exploration learns from them.
+conversions = app.topic(name("conversions"), internal=True, **_user_keyed)
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
-              reco_responses, model_events, item_interactions, exposure_deltas)
+              reco_responses, model_events, item_interactions, exposure_deltas,
+              conversions)
 
 
 @app.task

@@ -90,3 +90,26 @@ async def test_deltas_fill_the_window_of_their_responses_and_the_figures_follow(
     monkeypatch.setattr("agents.exposure.owned_arms", set)  # the arm moved to another worker
     export_gauges()
     assert REGISTRY.get_sample_value("movierecs_fairness_responses", {"arm": "stable"}) is None
+
+
+async def test_exposures_and_conversions_feed_the_exploration_sampler(fairness_app, monkeypatch) -> None:
+    from agents.exposure import learn_conversions
+    from app import serving
+    from models.rerank import ThompsonSampler
+
+    sampler = ThompsonSampler()
+    monkeypatch.setattr(serving.EXPLORATION, "trials", sampler.trials)
+    monkeypatch.setattr(serving.EXPLORATION, "successes", sampler.successes)
+    now = int(time.time() * 1000)
+    async with count_exposure.test_context() as agent:
+        for movies in ([7, 8], [7]):
+            await agent.put(served("explore", now, movies), key=b"r", partition=0)
+        await until(lambda: sampler.trials.get(7) == 2)
+    async with learn_conversions.test_context() as agent:
+        await agent.put(b'{"request_id": "r", "arm": "explore", "movie_id": 7, "position": 1}', key=b"1", partition=0)
+        await agent.put(b'{"arm": "explore"}', key=b"1", partition=0)
+        await agent.put(b"not json", key=b"1", partition=0)
+        await until(lambda: fairness_app["dead-letters"].await_count == 2)
+    assert dict(sampler.trials) == {7: 2, 8: 1} and dict(sampler.successes) == {7: 1}
+    alpha, beta = sampler.posterior([7, 8])
+    assert alpha.tolist() == [2.0, 1.0] and beta.tolist() == [2.0, 2.0]
