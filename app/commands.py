@@ -127,10 +127,23 @@ async def _as_async(events: Any) -> Any:
     option("--seed", default=0, show_default=True),
     option("--now/--keep-time", default=True, show_default=True,
            help="Shift event times so the stream ends now."),
+    option("--closed-loop", is_flag=True, default=False,
+           help="Instead of producing events: the offline feedback-loop simulation (models.simulation)."),
+    option("--days", default=30, show_default=True, help="Closed loop: simulated days."),
+    option("--retrain-every", default=3, show_default=True, help="Closed loop: days between retrainings."),
+    option("--strategies", default="", help="Closed loop: ';'-separated re-ranker specs (default: each one)."),
+    option("--smoke", is_flag=True, default=False, help="Closed loop: a tiny run (CI)."),
+    option("--out", default="docs/figures", show_default=True, help="Closed loop: where the table and plots go."),
 )
 async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes: int,
-                   request_share: float, spam_users: int, seed: int, now: bool) -> None:
-    """Produce a realistic stream of watch, rate and request events to Kafka."""
+                   request_share: float, spam_users: int, seed: int, now: bool, closed_loop: bool,
+                   days: int, retrain_every: int, strategies: str, smoke: bool, out: str) -> None:
+    """Produce a realistic stream of watch, rate and request events to Kafka (or run the closed loop)."""
+    if closed_loop:
+        from app.simulation_cli import run_closed_loop_command
+
+        self.say(run_closed_loop_command(source, seed, days, retrain_every, strategies, smoke, Path(out)))
+        return
     from models.data.events import build_stream
 
     settings = get_settings()

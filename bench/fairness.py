@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,7 +66,8 @@ def load(args: argparse.Namespace):
 
 
 def family(spec: str) -> str:
-    return "+".join(step.split(":")[0] for step in spec.split("|"))
+    """The spec with its strengths blanked: one curve per re-ranker and candidate depth."""
+    return re.sub(r"(beta|lambda|q|slots)=[0-9.]+", r"\1=*", spec)
 
 
 def plot(rows: list[dict], baseline: dict, path: Path) -> None:

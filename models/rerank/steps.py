@@ -119,8 +119,10 @@ class Explore:
             return candidates
         draws = context.sampler.draw(candidates.movie_ids[pool], context.rng)
         chosen = pool[by_score(draws)[: k - keep]]
-        rest = np.setdiff1d(after, chosen)
-        return candidates.take(np.concatenate([np.arange(keep), chosen, rest]))
+        rest = np.ones(len(candidates), dtype=bool)
+        rest[:keep] = False
+        rest[chosen] = False
+        return candidates.take(np.concatenate([np.arange(keep), chosen, np.flatnonzero(rest)]))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ stream); both only add, so feeding them from two streams in any order is fine.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
 from typing import Iterable
 
 import numpy as np
@@ -25,8 +26,9 @@ class ThompsonSampler:
 
     def expose(self, movie_ids: Iterable[int]) -> None:
         """Count one trial for each movie shown."""
-        for movie in movie_ids:
-            self.trials[int(movie)] += 1
+        trials = self.trials
+        for movie in np.asarray(movie_ids, dtype=np.int64).tolist():
+            trials[movie] += 1
 
     def convert(self, movie_id: int) -> None:
         """Count one success for a movie whose exposure converted."""
@@ -34,9 +36,10 @@ class ThompsonSampler:
 
     def posterior(self, movie_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """The Beta parameters of each movie (a conversion seen before its exposure still counts)."""
-        movies = [int(m) for m in movie_ids]
-        wins = np.array([self.successes.get(m, 0) for m in movies], dtype=np.float64)
-        shown = np.array([self.trials.get(m, 0) for m in movies], dtype=np.float64)
+        movies = np.asarray(list(movie_ids) if not isinstance(movie_ids, np.ndarray) else movie_ids,
+                            dtype=np.int64).tolist()
+        wins = np.fromiter(map(self.successes.get, movies, repeat(0)), dtype=np.float64, count=len(movies))
+        shown = np.fromiter(map(self.trials.get, movies, repeat(0)), dtype=np.float64, count=len(movies))
         return self.alpha + wins, self.beta + np.maximum(shown - wins, 0.0)
 
     def draw(self, movie_ids: Iterable[int], rng: np.random.Generator) -> np.ndarray:
