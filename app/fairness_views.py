@@ -15,6 +15,7 @@ from faust.exceptions import SameNode
 from faust.types import TP
 
 from app import app
+from app.auth import public
 from app.deployment import Deployed, holder
 from app.partitioning import partition_of
 from app.serving import ARM, rerank_context
@@ -67,6 +68,7 @@ def summary_of(arm: str, window: str, deployed: Deployed, now_ms: int | None = N
 class Fairness(web.View):
     """Exposure Gini over the whole catalog, coverage, starvation, tail share and tier amplification."""
 
+    @public
     async def get(self, request: web.Request) -> web.Response:
         arm = request.query.get("arm") or ARM
         window = request.query.get("window") or "current"
