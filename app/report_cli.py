@@ -32,7 +32,10 @@ def epoch_ms(text: str | None) -> int | None:
     """An ISO time (UTC when it names no zone) as epoch ms."""
     if not text:
         return None
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO time such as 2026-12-01T20:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)

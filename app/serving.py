@@ -29,6 +29,7 @@ GENRES = GenreProvider()
 EXPLORATION = ThompsonSampler()
 """Per-movie conversion evidence of the exploring arms: exposures and conversions feed it."""
 _contexts: weakref.WeakKeyDictionary[ModelBundle, Context] = weakref.WeakKeyDictionary()
+_refused_specs: set[str] = set()
 log = logging.getLogger(__name__)
 
 
@@ -90,11 +91,13 @@ def rerank_context(bundle: ModelBundle) -> Context:
 
 
 def reranker_of(spec: str | None) -> Any:
-    """The re-ranker of an arm's spec; a bad spec is logged and served without re-ranking, never a 500."""
+    """The re-ranker of an arm's spec; a bad spec is logged (once) and served without re-ranking, never a 500."""
     try:
         return parse(spec)
     except SpecError as exc:
-        log.warning("arm re-ranker %r ignored: %s", spec, exc)
+        if spec not in _refused_specs:
+            _refused_specs.add(str(spec))
+            log.warning("arm re-ranker %r ignored: %s", spec, exc)
         return None
 
 

@@ -72,7 +72,7 @@ def rerank_all(scored: Scored, reranker: Reranker | None, genres: GenreProvider,
 
 
 def list_quality(lists: np.ndarray, targets: np.ndarray, catalog: Catalog, k: int = 10) -> dict[str, float]:
-    """HR@k, NDCG@k (with a 95% bootstrap-free normal interval) and the exposure figures of the lists."""
+    """HR@k, NDCG@k with its 95% normal-approximation half-width over users, and the lists' exposure figures."""
     hit = lists == targets[:, None]
     ranks = np.where(hit.any(axis=1), hit.argmax(axis=1), k)
     gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
