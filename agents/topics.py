@@ -41,9 +41,17 @@ exposure_deltas = app.topic(name("exposure-deltas"), internal=True, key_serializ
 # Conversions the rollout work publishes (JSON, keyed by user id); exploration learns from them.
 conversions = app.topic(name("conversions"), internal=True, **_user_keyed)
 
+# Spam detection: partitions send their closed windows' count histograms to the one
+# coordinator partition, which sends each window's threshold back to every partition; the
+# detector reads ratings, thresholds and flags (for the quarantine) together, co-partitioned.
+spam_summaries = app.topic(name("spam-summaries"), partitions=1, internal=True)
+spam_thresholds = app.topic(name("spam-thresholds"), **_user_keyed)
+spam_sources = app.topic(name("rate"), name("rate-rerouted"), name("spam-thresholds"), name("user-flags"),
+                         internal=True, **_user_keyed)
+
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
               reco_responses, model_events, item_interactions, exposure_deltas,
-              conversions)
+              conversions, spam_summaries, spam_sources)
 
 
 @app.task

@@ -74,3 +74,13 @@ FAIRNESS_AMPLIFICATION = Gauge(
     ["arm", "tier"])
 FAIRNESS_RESPONSES = Gauge(
     "movierecs_fairness_responses", "Served responses counted in the current exposure window.", ["arm"])
+
+SPAM_FLAGS = Counter(
+    "movierecs_spam_flags_total", "Spam flags applied to the quarantine, by action.", ["action"])
+SPAM_QUARANTINED = Gauge(
+    "movierecs_spam_quarantined_users", "Users in quarantine on the partitions this worker owns.")
+SPAM_THRESHOLD = Gauge(
+    "movierecs_spam_threshold", "Rate events per window above which a user is flagged, last closed window.")
+SPAM_LATE_EVENTS = Counter(
+    "movierecs_spam_late_events_total",
+    "Rate events that arrived after their window had closed, left out of its verdict.")

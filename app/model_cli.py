@@ -63,6 +63,7 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
         titles = _titles(load_catalog(find_catalog_file(path))) if path.is_dir() else {}
         return TrainingData(frame, titles, {**described, "snapshot_id": dataset_id(described)})
     from app.snapshots import SnapshotRange, read_snapshot
+    from app.spam.quarantine import quarantined_users
     from models.data.snapshots import interactions_from_events
 
     span = SnapshotRange(since=datetime.fromisoformat(since) if since else None,
@@ -70,8 +71,14 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
     snapshot = await read_snapshot(open_store(settings.snapshots, settings), span)
     if not snapshot.manifest.files:
         raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
-    frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
-    return TrainingData(frame, {}, json.loads(snapshot.manifest.to_json()))
+    excluded = await quarantined_users(settings)  # spam accounts in quarantine teach the model nothing
+    frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"), excluded_users=excluded)
+    manifest = json.loads(snapshot.manifest.to_json())
+    if excluded:  # the same files minus other users are other training data: another id
+        manifest["excluded_users"] = sorted(excluded)
+        manifest["snapshot_id"] = dataset_id({"snapshot_id": manifest["snapshot_id"],
+                                              "excluded_users": manifest["excluded_users"]})
+    return TrainingData(frame, {}, manifest)
 
 
 def _titles(catalog: Any) -> dict[int, str]:

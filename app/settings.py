@@ -170,6 +170,14 @@ class Settings(BaseSettings):
     fairness_gauge_interval_s: float = Field(15.0, gt=0)
     """How often a worker recomputes the fairness gauges of the arms whose exposure it holds."""
 
+    # --- Spam ---------------------------------------------------------------------------
+    spam_window_s: int = Field(3600, ge=1)
+    """Length of the tumbling event-time window in which each user's rate events are counted."""
+    spam_floor: int = Field(30, ge=0)
+    """Rate events per window at or below which nobody is flagged, whatever the population does."""
+    spam_late_grace_s: int = Field(300, ge=0)
+    """How far a partition's newest event time must pass a window's end before the window closes."""
+
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
         return f"{self.topic_prefix}{name}"

@@ -19,6 +19,8 @@ from app.partitioning import partition_of
 from app.settings import get_settings
 from tables import user_history
 from tables.history import user_summary
+from app.spam.quarantine import is_quarantined
+from tables.spam import spam_quarantine
 
 STARTED = time.monotonic()
 KAFKA_PROBE_TIMEOUT_S = 1.0
@@ -66,6 +68,12 @@ def parse_user_id(raw: str) -> int | None:
     return user_id if user_id is not None and 0 < user_id <= MAX_USER_ID else None
 
 
+def spam_summary(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The user's spam standing: quarantined or not, detections, and the last flag."""
+    return {"quarantined": is_quarantined(row), "detections": (row or {}).get("detections", 0),
+            "last_flag": (row or {}).get("last_flag")}
+
+
 @app.page("/users/{user_id}")
 class UserState(web.View):
     """An operator's look at one user's ingested state."""
@@ -76,8 +84,9 @@ class UserState(web.View):
         parsed = parse_user_id(user_id)
         if parsed is None:
             return error(self, 400, "bad user_id", f"{user_id!r} is not a positive 32-bit integer")
-        state: Any = user_history.get(str(parsed).encode())
-        return self.json(user_summary(parsed, state))
+        key = str(parsed).encode()
+        state: Any = user_history.get(key)
+        return self.json({**user_summary(parsed, state), "spam": spam_summary(spam_quarantine.get(key))})
 
 
 @app.page("/metrics")

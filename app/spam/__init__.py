@@ -1,0 +1,1 @@
+"""Spam detection: per-window rate counts, the robust threshold, and the quarantine they feed."""

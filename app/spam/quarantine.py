@@ -1,0 +1,89 @@
+"""The quarantine as a fold of ``user-flags``: flagged or quarantined puts a user in, cleared takes them out.
+
+Workers keep the fold in the ``spam_quarantine`` table (per user, for ``/users/{id}``), and
+training rebuilds it from the topic itself, so both always agree with what was published.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.kafka_security import client_kwargs
+from app.schema_registry import codec_for
+from app.settings import Settings
+from app.spam.rules import Verdict
+
+FLAGGED, QUARANTINED, CLEARED = "flagged", "quarantined", "cleared"
+ACTIONS = (FLAGGED, QUARANTINED, CLEARED)
+
+
+def flag_record(user_id: int, action: str, count: int, decided: Verdict) -> dict[str, Any]:
+    """The ``UserFlag`` of a detection; the population fields carry the robust centre and scale."""
+    return {"user_id": user_id, "window_start": decided.window_start, "window_end": decided.window_end,
+            "event_count": count, "population_mean": decided.median, "population_std": decided.scale,
+            "zscore": decided.zscore(count), "action": action}
+
+
+def cleared_record(user_id: int, now_ms: int | None = None) -> dict[str, Any]:
+    """The ``UserFlag`` an operator publishes to lift a quarantine (its window is the moment)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return {"user_id": user_id, "window_start": now_ms, "window_end": now_ms, "event_count": 0,
+            "population_mean": 0.0, "population_std": 0.0, "zscore": 0.0, "action": CLEARED}
+
+
+def is_quarantined(row: dict[str, Any] | None) -> bool:
+    return bool(row) and row["status"] == QUARANTINED
+
+
+def apply_flag(row: dict[str, Any] | None, flag: dict[str, Any]) -> dict[str, Any]:
+    """A user's quarantine row after ``flag``: status, the last flag, and how many detections."""
+    row = dict(row) if row else {"status": CLEARED, "detections": 0, "last_flag": None}
+    if flag["action"] == CLEARED:
+        row["status"] = CLEARED
+    else:
+        row["status"] = QUARANTINED
+        row["detections"] += 1
+    row["last_flag"] = dict(flag)
+    return row
+
+
+def fold(flags: Iterable[dict[str, Any]]) -> frozenset[int]:
+    """The users in quarantine after ``flags`` (in each user's topic order)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for flag in flags:
+        rows[flag["user_id"]] = apply_flag(rows.get(flag["user_id"]), flag)
+    return frozenset(user for user, row in rows.items() if is_quarantined(row))
+
+
+async def read_flags(settings: Settings, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """Every ``UserFlag`` on the topic now, each partition in order (a user lives on one)."""
+    topic = settings.topic("user-flags")
+    codec = codec_for("UserFlag", topic)
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # a metadata refresh, so a topic made since start is known
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        flags: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took over {timeout_s}s")
+            for messages in (await consumer.getmany(*tps, timeout_ms=500)).values():
+                flags.extend(codec.decode(message.value) for message in messages)
+        return flags
+    finally:
+        await consumer.stop()
+
+
+async def quarantined_users(settings: Settings) -> frozenset[int]:
+    """Users whose events training must leave out: the fold of the whole ``user-flags`` topic."""
+    return fold(await read_flags(settings))

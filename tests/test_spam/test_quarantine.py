@@ -1,0 +1,24 @@
+"""The quarantine is the fold of user-flags: in on flagged or quarantined, out on cleared."""
+from app.spam.quarantine import CLEARED, apply_flag, cleared_record, flag_record, fold, is_quarantined
+from app.spam.rules import verdict
+
+
+def test_fold_follows_each_users_flags_in_order() -> None:
+    decided = verdict({1: 9, 40: 1}, floor=30, window_start=0, window_end=3_600_000)
+    q = flag_record(7, "quarantined", 40, decided)
+    again = flag_record(7, "flagged", 41, decided)
+    assert (q["population_mean"], q["population_std"], q["zscore"]) == (1.0, 0.0, 39.0)
+    assert fold([q]) == {7}
+    assert fold([q, cleared_record(7, now_ms=5)]) == frozenset()
+    assert fold([q, cleared_record(7), again]) == {7}
+    assert fold([flag_record(8, "flagged", 40, decided), q, cleared_record(7)]) == {8}
+
+
+def test_row_counts_detections_and_keeps_the_last_flag() -> None:
+    decided = verdict({1: 9, 40: 1}, floor=30, window_start=0, window_end=1)
+    row = apply_flag(None, flag_record(7, "quarantined", 40, decided))
+    row = apply_flag(row, flag_record(7, "flagged", 35, decided))
+    assert is_quarantined(row) and row["detections"] == 2 and row["last_flag"]["event_count"] == 35
+    row = apply_flag(row, cleared_record(7, now_ms=9))
+    assert not is_quarantined(row) and row["status"] == CLEARED and row["detections"] == 2
+    assert not is_quarantined(None)

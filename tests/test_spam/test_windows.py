@@ -1,0 +1,74 @@
+"""Windows per partition, their close, and the coordinator's merge, on hand-made event streams."""
+from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, new_coordinator_state,
+                              new_partition_state, receive_summary, suspects)
+
+W, GRACE, FLOOR = 1000, 100, 3
+
+
+def feed(part: dict, users: dict, events: list[tuple[int, int]], stream: str = "rate:0") -> list[str]:
+    """Count ``(user, ts)`` events at consecutive offsets; the result of each."""
+    first = part["offsets"].get(stream, -1) + 1
+    return [count_event(part, users.setdefault(user, {"windows": {}}), user, ts, stream, first + i, W, FLOOR)
+            for i, (user, ts) in enumerate(events)]
+
+
+def test_counts_histogram_and_suspects_of_one_partition() -> None:
+    part, users = new_partition_state(), {}
+    feed(part, users, [(7, 10)] * 5 + [(8, 20), (8, 30), (9, 40)])
+    window = part["windows"]["0"]
+    assert window["hist"] == {"5": 1, "2": 1, "1": 1}
+    assert window["over"] == {"7": 5}  # only counts above the floor are suspects
+    assert users[7] == {"windows": {"0": 5}}
+    assert close_windows(part, W, GRACE) is None  # watermark 40: nothing closes
+    feed(part, users, [(9, 1099)])  # watermark 1099 < end 1000 + grace 100
+    assert close_windows(part, W, GRACE) is None
+    feed(part, users, [(8, 1100)])
+    summary = close_windows(part, W, GRACE)
+    assert summary == {"closed_until": 1000, "windows": {"0": {"5": 1, "2": 1, "1": 1}}}
+    assert close_windows(part, W, GRACE) is None  # closed once
+
+
+def test_late_and_replayed_events_stay_out_of_a_closed_window() -> None:
+    part, users = new_partition_state(), {}
+    feed(part, users, [(1, 10), (1, 2200)])
+    assert close_windows(part, W, GRACE)["closed_until"] == 2000
+    assert feed(part, users, [(1, 999)]) == [LATE]
+    assert part["windows"]["0"]["hist"] == {"1": 1}
+    assert count_event(part, users[1], 1, 2300, "rate:0", 0, W, FLOOR) == REPLAYED
+    assert users[1]["windows"] == {"0": 1, "2000": 1}  # the late one is not counted
+    feed(part, users, [(1, 2300)])
+    assert users[1]["windows"] == {"2000": 2}  # the closed window's count is forgotten
+
+
+def test_coordinator_decides_once_every_partition_closed_the_window() -> None:
+    parts = [new_partition_state(), new_partition_state()]
+    users: dict = {}
+    # Partition 0: a heavy user (10) and two light ones; partition 1: three light ones and one of 4.
+    feed(parts[0], users, [(1, 5)] * 10 + [(2, 5), (3, 5)])
+    feed(parts[1], users, [(4, 5), (5, 5), (6, 5), (6, 6)] + [(10, 7)] * 4, stream="rate:1")
+    coord = new_coordinator_state()
+    feed(parts[0], users, [(2, 1200)])
+    summary0 = close_windows(parts[0], W, GRACE)
+    assert receive_summary(coord, 0, summary0, 2, W, FLOOR) == []  # partition 1 not heard yet
+    feed(parts[1], users, [(4, 1300)], stream="rate:1")
+    summary1 = close_windows(parts[1], W, GRACE)
+    (decided,) = receive_summary(coord, 1, summary1, 2, W, FLOOR)
+    # Counts 10, 1, 1 | 1, 1, 2, 4: median 1, MAD 0 -> the floor (3) is the threshold.
+    assert (decided.population, decided.median, decided.scale, decided.threshold) == (7, 1, 0, 3)
+    assert coord["pending"] == {} and coord["decided_until"] == 1000
+    assert receive_summary(coord, 1, summary1, 2, W, FLOOR) == []  # a replayed summary
+    assert suspects(parts[0], decided) == [(1, 10)]
+    assert suspects(parts[1], decided) == [(10, 4)]
+    assert suspects(parts[1], decided) == []  # a replayed threshold flags nobody twice
+    assert "0" not in parts[0]["windows"] and "1000" in parts[0]["windows"]
+
+
+def test_a_partition_that_closes_later_holds_the_verdict_back() -> None:
+    coord = new_coordinator_state()
+    assert receive_summary(coord, 0, {"closed_until": 3000, "windows": {"0": {"1": 2}, "2000": {"9": 1}}},
+                           2, W, FLOOR) == []
+    decided = receive_summary(coord, 1, {"closed_until": 1000, "windows": {"0": {"1": 1}}}, 2, W, FLOOR)
+    assert [(d.window_start, d.population) for d in decided] == [(0, 3)]
+    assert list(coord["pending"]) == ["2000"]  # partition 1 has not closed it yet
+    decided = receive_summary(coord, 1, {"closed_until": 3000, "windows": {}}, 2, W, FLOOR)
+    assert [(d.window_start, d.population, d.median) for d in decided] == [(2000, 1, 9)]
