@@ -24,7 +24,7 @@ from app.metrics import SPAM_FLAGS, SPAM_LATE_EVENTS, SPAM_QUARANTINED, SPAM_THR
 from app.partitioning import partition_of, user_key
 from app.schema_registry import codec_for
 from app.settings import get_settings
-from app.spam.quarantine import FLAGGED, QUARANTINED, apply_flag, flag_record, is_quarantined
+from app.spam.quarantine import FLAGGED, QUARANTINED, flag_record, is_quarantined, received, sent
 from app.spam.rules import Verdict
 from app.spam.windows import (LATE, close_windows, count_event, new_coordinator_state,
                               new_partition_state, receive_summary, suspects)
@@ -92,7 +92,7 @@ class Detector:
             key = user_key(user_id)
             action = FLAGGED if is_quarantined(self.quarantine_row(key)) else QUARANTINED
             flag = flag_record(user_id, action, count, decided)
-            self.quarantine[key] = apply_flag(self.quarantine_row(key), flag)
+            self.quarantine[key] = sent(self.quarantine_row(key), flag)
             self.flags.append(flag)
 
     def flag(self, message: Any) -> None:
@@ -102,13 +102,10 @@ class Detector:
         if owner != message.partition:
             raise InvalidEvent(f"flag of user {flag['user_id']} on partition {message.partition}, "
                                f"owner {owner}: key it by user id with Kafka's murmur2 partitioner")
-        row = self.quarantine_row(key)
-        if message.offset <= (row or {}).get("offset", -1):
-            return  # a replay
-        if row is None or row["last_flag"] != flag:  # else: this detector's own flag, applied when sent
-            row = apply_flag(row, flag)
-        self.quarantine[key] = {**row, "offset": message.offset}
-        SPAM_FLAGS.labels(flag["action"]).inc()
+        row = received(self.quarantine_row(key), flag, message.offset)
+        if row is not None:  # else a replay
+            self.quarantine[key] = row
+            SPAM_FLAGS.labels(flag["action"]).inc()
 
     def close(self) -> None:
         for key, part in self.parts.items():

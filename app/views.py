@@ -19,7 +19,7 @@ from app.partitioning import partition_of
 from app.settings import get_settings
 from tables import user_history
 from tables.history import user_summary
-from app.spam.quarantine import is_quarantined
+from app.spam.quarantine import is_quarantined, standing
 from tables.spam import spam_quarantine
 
 STARTED = time.monotonic()
@@ -70,8 +70,9 @@ def parse_user_id(raw: str) -> int | None:
 
 def spam_summary(row: dict[str, Any] | None) -> dict[str, Any]:
     """The user's spam standing: quarantined or not, detections, and the last flag."""
-    return {"quarantined": is_quarantined(row), "detections": (row or {}).get("detections", 0),
-            "last_flag": (row or {}).get("last_flag")}
+    current = standing(row) or {}
+    return {"quarantined": is_quarantined(row), "detections": current.get("detections", 0),
+            "last_flag": current.get("last_flag")}
 
 
 @app.page("/users/{user_id}")

@@ -9,6 +9,7 @@ import time
 from typing import Any, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_security import client_kwargs
 from app.schema_registry import codec_for
@@ -33,13 +34,14 @@ def cleared_record(user_id: int, now_ms: int | None = None) -> dict[str, Any]:
             "population_mean": 0.0, "population_std": 0.0, "zscore": 0.0, "action": CLEARED}
 
 
-def is_quarantined(row: dict[str, Any] | None) -> bool:
-    return bool(row) and row["status"] == QUARANTINED
+def new_row() -> dict[str, Any]:
+    """A user never flagged."""
+    return {"status": CLEARED, "detections": 0, "last_flag": None}
 
 
 def apply_flag(row: dict[str, Any] | None, flag: dict[str, Any]) -> dict[str, Any]:
-    """A user's quarantine row after ``flag``: status, the last flag, and how many detections."""
-    row = dict(row) if row else {"status": CLEARED, "detections": 0, "last_flag": None}
+    """A user's standing after ``flag``: status, how many detections, and the last flag."""
+    row = dict(row) if row else new_row()
     if flag["action"] == CLEARED:
         row["status"] = CLEARED
     else:
@@ -47,6 +49,42 @@ def apply_flag(row: dict[str, Any] | None, flag: dict[str, Any]) -> dict[str, An
         row["detections"] += 1
     row["last_flag"] = dict(flag)
     return row
+
+
+def standing(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A quarantine row's effective standing: the topic's fold, then the flags sent but not yet read back.
+
+    The detector applies its own flags at once (``sent``), so a second detection a moment
+    later already sees the user in quarantine; reading them back from the topic (``received``)
+    folds them in topic order, so a clear published in between still wins or loses exactly as
+    the topic orders them.
+    """
+    if row is None:
+        return None
+    for flag in row.get("pending", ()):
+        row = apply_flag(row, flag)
+    return row
+
+
+def is_quarantined(row: dict[str, Any] | None) -> bool:
+    current = standing(row)
+    return bool(current) and current["status"] == QUARANTINED
+
+
+def sent(row: dict[str, Any] | None, flag: dict[str, Any]) -> dict[str, Any]:
+    """The row after this worker published ``flag`` (not yet read back)."""
+    row = row or new_row()
+    return {**row, "pending": [*row.get("pending", ()), dict(flag)]}
+
+
+def received(row: dict[str, Any] | None, flag: dict[str, Any], offset: int) -> dict[str, Any] | None:
+    """The row after reading ``flag`` at ``offset`` of the topic; None for a replay."""
+    if row is not None and offset <= row.get("offset", -1):
+        return None
+    pending = list((row or {}).get("pending", ()))
+    if pending and pending[0] == flag:
+        pending.pop(0)
+    return {**apply_flag(row, flag), "pending": pending, "offset": offset}
 
 
 def fold(flags: Iterable[dict[str, Any]]) -> frozenset[int]:
@@ -61,14 +99,18 @@ async def read_flags(settings: Settings, timeout_s: float = 60.0) -> list[dict[s
     """Every ``UserFlag`` on the topic now, each partition in order (a user lives on one)."""
     topic = settings.topic("user-flags")
     codec = codec_for("UserFlag", topic)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return []  # no flag was ever published (and describing it could auto-create it)
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
     consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # a metadata refresh, so a topic made since start is known
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

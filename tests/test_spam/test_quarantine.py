@@ -1,5 +1,6 @@
 """The quarantine is the fold of user-flags: in on flagged or quarantined, out on cleared."""
-from app.spam.quarantine import CLEARED, apply_flag, cleared_record, flag_record, fold, is_quarantined
+from app.spam.quarantine import (CLEARED, apply_flag, cleared_record, flag_record, fold, is_quarantined,
+                                  received, sent, standing)
 from app.spam.rules import verdict
 
 
@@ -22,3 +23,21 @@ def test_row_counts_detections_and_keeps_the_last_flag() -> None:
     row = apply_flag(row, cleared_record(7, now_ms=9))
     assert not is_quarantined(row) and row["status"] == CLEARED and row["detections"] == 2
     assert not is_quarantined(None)
+
+
+def test_own_flags_count_once_and_the_topic_order_decides() -> None:
+    decided = verdict({1: 9, 40: 1}, floor=30, window_start=0, window_end=1)
+    q, again = flag_record(7, "quarantined", 40, decided), flag_record(7, "flagged", 41, decided)
+    row = sent(sent(None, q), again)  # two windows decided in one batch
+    assert is_quarantined(row) and standing(row)["detections"] == 2
+    row = received(received(row, q, offset=0), again, offset=1)
+    assert row["pending"] == [] and standing(row)["detections"] == 2
+    assert received(row, again, offset=1) is None  # a replay
+    # A clear the topic holds before the detector's flag: the flag, read after it, wins.
+    clear = cleared_record(7, now_ms=3)
+    row = sent(received(None, clear, offset=0), q)
+    row = received(row, q, offset=1)
+    assert is_quarantined(row)
+    # A clear after the flag on the topic wins even while the flag was pending.
+    row = received(received(sent(None, q), q, offset=0), clear, offset=1)
+    assert not is_quarantined(row)
