@@ -161,7 +161,7 @@ async def merge_spam_summaries(stream: Any) -> None:
             summary = read_json(event.message)
             state = spam_coordinator.get(COORDINATOR_KEY) or new_coordinator_state()
             verdicts = receive_summary(state, int(summary["partition"]), summary, settings.partitions,
-                                       WINDOW_MS, settings.spam_floor)
+                                       WINDOW_MS, settings.spam_floor, settings.spam_min_population)
         except (BadEvent, KeyError, TypeError, ValueError) as exc:
             await send_dead_letter(event.message, exc if isinstance(exc, BadEvent)
                                    else DecodeError(f"not a spam summary: {exc!r}"))

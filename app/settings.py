@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     """Length of the tumbling event-time window in which each user's rate events are counted."""
     spam_floor: int = Field(30, ge=0)
     """Rate events per window at or below which nobody is flagged, whatever the population does."""
+    spam_min_population: int = Field(10, ge=1)
+    """Users a window needs for its median and MAD to count; in a smaller one the floor alone decides."""
     spam_late_grace_s: int = Field(300, ge=0)
     """How far a partition's newest event time must pass a window's end before the window closes."""
 

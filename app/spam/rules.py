@@ -104,10 +104,16 @@ class Verdict:
         return asdict(self)
 
 
-def verdict(histogram: Mapping[int, int], floor: int, window_start: int, window_end: int) -> Verdict:
-    """The robust threshold of a window's whole population, never below ``floor``."""
+def verdict(histogram: Mapping[int, int], floor: int, window_start: int, window_end: int,
+            min_population: int = 1) -> Verdict:
+    """The robust threshold of a window's whole population, never below ``floor``.
+
+    Below ``min_population`` users the median is no honest majority's typical count (a lone
+    spammer is its own median), so the floor alone decides.
+    """
     centre = median(histogram)
     scale = MAD_TO_SIGMA * mad(histogram, centre)
     mean, std = mean_std(histogram)
+    robust = centre + SIGMAS * scale if population(histogram) >= min_population else 0.0
     return Verdict(window_start, window_end, population(histogram), centre, scale,
-                   max(float(floor), centre + SIGMAS * scale), mean, std, mean + SIGMAS * std)
+                   max(float(floor), robust), mean, std, mean + SIGMAS * std)

@@ -96,7 +96,7 @@ def new_coordinator_state() -> Row:
 
 
 def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partitions: int,
-                    window_ms: int, floor: int) -> list[Verdict]:
+                    window_ms: int, floor: int, min_population: int) -> list[Verdict]:
     """Merge one partition's summary; the verdicts of the windows every partition has now closed."""
     reported = coord["closed_until"].get(str(partition), 0)
     if summary["closed_until"] <= reported:
@@ -116,6 +116,6 @@ def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partiti
             break
         hist = _hist(coord["pending"].pop(start))
         if hist:
-            verdicts.append(verdict(hist, floor, int(start), int(start) + window_ms))
+            verdicts.append(verdict(hist, floor, int(start), int(start) + window_ms, min_population))
         coord["decided_until"] = max(coord["decided_until"], int(start) + window_ms)
     return verdicts

@@ -56,3 +56,11 @@ def test_move_keeps_the_histogram_exact() -> None:
     assert hist == {1: 1, 2: 1}
     move(hist, 1, 2)
     assert hist == {2: 2}
+
+
+def test_a_window_too_small_for_a_median_is_decided_by_the_floor() -> None:
+    # One honest user and a spammer: the median (152.5) and MAD (147.5) hide the spammer.
+    alone = {5: 1, 300: 1}
+    assert verdict(alone, floor=30, window_start=0, window_end=1).threshold == pytest.approx(152.5 + 3 * 1.4826 * 147.5)
+    assert verdict(alone, floor=30, window_start=0, window_end=1, min_population=10).threshold == 30
+    assert verdict(WINDOW, floor=5, window_start=0, window_end=1, min_population=10).threshold == pytest.approx(6.4478)

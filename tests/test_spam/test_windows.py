@@ -2,7 +2,7 @@
 from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, new_coordinator_state,
                               new_partition_state, receive_summary, suspects)
 
-W, GRACE, FLOOR = 1000, 100, 3
+W, GRACE, FLOOR, MIN_POP = 1000, 100, 3, 5
 
 
 def feed(part: dict, users: dict, events: list[tuple[int, int]], stream: str = "rate:0") -> list[str]:
@@ -49,14 +49,14 @@ def test_coordinator_decides_once_every_partition_closed_the_window() -> None:
     coord = new_coordinator_state()
     feed(parts[0], users, [(2, 1200)])
     summary0 = close_windows(parts[0], W, GRACE)
-    assert receive_summary(coord, 0, summary0, 2, W, FLOOR) == []  # partition 1 not heard yet
+    assert receive_summary(coord, 0, summary0, 2, W, FLOOR, MIN_POP) == []  # partition 1 not heard yet
     feed(parts[1], users, [(4, 1300)], stream="rate:1")
     summary1 = close_windows(parts[1], W, GRACE)
-    (decided,) = receive_summary(coord, 1, summary1, 2, W, FLOOR)
+    (decided,) = receive_summary(coord, 1, summary1, 2, W, FLOOR, MIN_POP)
     # Counts 10, 1, 1 | 1, 1, 2, 4: median 1, MAD 0 -> the floor (3) is the threshold.
     assert (decided.population, decided.median, decided.scale, decided.threshold) == (7, 1, 0, 3)
     assert coord["pending"] == {} and coord["decided_until"] == 1000
-    assert receive_summary(coord, 1, summary1, 2, W, FLOOR) == []  # a replayed summary
+    assert receive_summary(coord, 1, summary1, 2, W, FLOOR, MIN_POP) == []  # a replayed summary
     assert suspects(parts[0], decided) == [(1, 10)]
     assert suspects(parts[1], decided) == [(10, 4)]
     assert suspects(parts[1], decided) == []  # a replayed threshold flags nobody twice
@@ -66,9 +66,9 @@ def test_coordinator_decides_once_every_partition_closed_the_window() -> None:
 def test_a_partition_that_closes_later_holds_the_verdict_back() -> None:
     coord = new_coordinator_state()
     assert receive_summary(coord, 0, {"closed_until": 3000, "windows": {"0": {"1": 2}, "2000": {"9": 1}}},
-                           2, W, FLOOR) == []
-    decided = receive_summary(coord, 1, {"closed_until": 1000, "windows": {"0": {"1": 1}}}, 2, W, FLOOR)
+                           2, W, FLOOR, MIN_POP) == []
+    decided = receive_summary(coord, 1, {"closed_until": 1000, "windows": {"0": {"1": 1}}}, 2, W, FLOOR, MIN_POP)
     assert [(d.window_start, d.population) for d in decided] == [(0, 3)]
     assert list(coord["pending"]) == ["2000"]  # partition 1 has not closed it yet
-    decided = receive_summary(coord, 1, {"closed_until": 3000, "windows": {}}, 2, W, FLOOR)
+    decided = receive_summary(coord, 1, {"closed_until": 3000, "windows": {}}, 2, W, FLOOR, MIN_POP)
     assert [(d.window_start, d.population, d.median) for d in decided] == [(2000, 1, 9)]
