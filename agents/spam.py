@@ -24,7 +24,8 @@ from app.metrics import SPAM_FLAGS, SPAM_LATE_EVENTS, SPAM_QUARANTINED, SPAM_THR
 from app.partitioning import partition_of, user_key
 from app.schema_registry import codec_for
 from app.settings import get_settings
-from app.spam.quarantine import FLAGGED, QUARANTINED, flag_record, is_quarantined, received, sent
+from app.spam.quarantine import (FLAGGED, QUARANTINED, flag_record, is_quarantined, received, refusal,
+                                  sent)
 from app.spam.rules import Verdict
 from app.spam.windows import (LATE, close_windows, count_event, new_coordinator_state,
                               new_partition_state, receive_summary, suspects)
@@ -97,11 +98,10 @@ class Detector:
 
     def flag(self, message: Any) -> None:
         flag = FLAG_CODEC.decode(message.value)
+        reason = refusal(flag, message.partition, settings.partitions)
+        if reason:
+            raise InvalidEvent(reason)
         key = user_key(flag["user_id"])
-        owner = partition_of(key, settings.partitions)
-        if owner != message.partition:
-            raise InvalidEvent(f"flag of user {flag['user_id']} on partition {message.partition}, "
-                               f"owner {owner}: key it by user id with Kafka's murmur2 partitioner")
         row = received(self.quarantine_row(key), flag, message.offset)
         if row is not None:  # else a replay
             self.quarantine[key] = row

@@ -5,17 +5,22 @@ training rebuilds it from the topic itself, so both always agree with what was p
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.events import MAX_USER_ID
+from app.exceptions import BadEvent
 from app.kafka_security import client_kwargs
+from app.partitioning import partition_of, user_key
 from app.schema_registry import codec_for
 from app.settings import Settings
 from app.spam.rules import Verdict
 
+log = logging.getLogger(__name__)
 FLAGGED, QUARANTINED, CLEARED = "flagged", "quarantined", "cleared"
 ACTIONS = (FLAGGED, QUARANTINED, CLEARED)
 
@@ -25,6 +30,18 @@ def flag_record(user_id: int, action: str, count: int, decided: Verdict) -> dict
     return {"user_id": user_id, "window_start": decided.window_start, "window_end": decided.window_end,
             "event_count": count, "population_mean": decided.median, "population_std": decided.scale,
             "zscore": decided.zscore(count), "action": action}
+
+
+def refusal(flag: dict[str, Any], partition: int, partitions: int) -> str | None:
+    """Why a decoded flag found on ``partition`` does not count (workers and training agree), or None."""
+    if flag["action"] not in ACTIONS or not 0 < flag["user_id"] <= MAX_USER_ID:
+        return (f"flag with action {flag['action']!r} for user {flag['user_id']}: the action must be "
+                f"one of {', '.join(ACTIONS)}, the user id positive")
+    owner = partition_of(user_key(flag["user_id"]), partitions)
+    if owner != partition:
+        return (f"flag of user {flag['user_id']} on partition {partition}, owner {owner}: "
+                f"key it by user id with Kafka's murmur2 partitioner")
+    return None
 
 
 def cleared_record(user_id: int, now_ms: int | None = None) -> dict[str, Any]:
@@ -120,7 +137,17 @@ async def read_flags(settings: Settings, timeout_s: float = 60.0) -> list[dict[s
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} took over {timeout_s}s")
             for messages in (await consumer.getmany(*tps, timeout_ms=500)).values():
-                flags.extend(codec.decode(message.value) for message in messages)
+                for message in messages:
+                    try:
+                        flag = codec.decode(message.value)
+                    except BadEvent as exc:
+                        reason: str | None = str(exc)
+                    else:
+                        reason = refusal(flag, message.partition, len(tps))
+                    if reason:  # the workers dead-letter it; training must not stop
+                        log.warning("skipping %s:%d@%d: %s", topic, message.partition, message.offset, reason)
+                    else:
+                        flags.append(flag)
         return flags
     finally:
         await consumer.stop()

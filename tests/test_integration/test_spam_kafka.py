@@ -35,7 +35,7 @@ from tests.kafka_tools import REPO, Worker, free_port, read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-RATE, FLAG = AvroCodec("RateEvent"), AvroCodec("UserFlag")
+RATE, FLAG, DEAD = AvroCodec("RateEvent"), AvroCodec("UserFlag"), AvroCodec("DeadLetter")
 PARTITIONS, FLOOR = 4, 30
 W = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z: windows A = [T0, T0+W), B, C follow
@@ -255,6 +255,21 @@ def test_flags_and_quarantine_survive_a_restart_and_clear(cluster: dict[str, Any
     assert flags(cluster["bootstrap"], cluster["prefix"]) == before  # the restart re-flagged nobody
     settings = Settings(kafka_bootstrap=cluster["bootstrap"], topic_prefix=cluster["prefix"])
     assert asyncio.run(quarantined_users(settings)) == quarantined
+
+    # Garbage on user-flags is dead-lettered with its reason; the workers go on.
+    async def garbage() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=cluster["bootstrap"])
+        await producer.start()
+        try:
+            await producer.send_and_wait(f"{cluster['prefix']}user-flags", b"\x00\x00\x00\x00\x09junk", key=b"5",
+                                         partition=partition_of(b"5", PARTITIONS))
+        finally:
+            await producer.stop()
+    asyncio.run(garbage())
+    dead = wait_for(lambda: [d for d in (DEAD.decode(r.value) for r in asyncio.run(
+        read_all(cluster["bootstrap"], f"{cluster['prefix']}dead-letters"))) if d["source_topic"].endswith("user-flags")],
+        "the dead letter of a bad flag", 60)
+    assert dead[0]["payload"].endswith(b"junk") and dead[0]["error"]
 
     # Clear one over HTTP (admin token) and one with the CLI; both become cleared flags.
     url = f"http://127.0.0.1:{a.port}/users/{s.loud[1]}/clear"

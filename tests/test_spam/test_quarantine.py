@@ -1,6 +1,6 @@
 """The quarantine is the fold of user-flags: in on flagged or quarantined, out on cleared."""
 from app.spam.quarantine import (CLEARED, apply_flag, cleared_record, flag_record, fold, is_quarantined,
-                                  received, sent, standing)
+                                  received, refusal, sent, standing)
 from app.spam.rules import verdict
 
 
@@ -41,3 +41,15 @@ def test_own_flags_count_once_and_the_topic_order_decides() -> None:
     # A clear after the flag on the topic wins even while the flag was pending.
     row = received(received(sent(None, q), q, offset=0), clear, offset=1)
     assert not is_quarantined(row)
+
+
+def test_flags_workers_and_training_refuse_alike() -> None:
+    from app.partitioning import partition_of, user_key
+
+    decided = verdict({1: 9, 40: 1}, floor=30, window_start=0, window_end=1)
+    good = flag_record(7, "quarantined", 40, decided)
+    home = partition_of(user_key(7), 8)
+    assert refusal(good, home, 8) is None
+    assert "owner" in refusal(good, (home + 1) % 8, 8)
+    assert "action" in refusal({**good, "action": "banned"}, home, 8)
+    assert "user id" in refusal({**good, "user_id": -3}, partition_of(user_key(-3), 8), 8)
