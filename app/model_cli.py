@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faust.cli import option
 from faust.cli.faust import cli
 
@@ -22,6 +23,7 @@ from app.registry import Registry, RegistryError
 from app.settings import Settings, get_settings
 from app.storage import open_store
 
+QUARANTINE_READ_TIMEOUT_S = 60.0
 METRIC_KEYS = ("hr@10", "ndcg@10", "coverage@10", "gini@10", "tail_share@10")
 
 
@@ -71,7 +73,11 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
     snapshot = await read_snapshot(open_store(settings.snapshots, settings), span)
     if not snapshot.manifest.files:
         raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
-    excluded = await quarantined_users(settings)  # spam accounts in quarantine teach the model nothing
+    try:  # spam accounts in quarantine teach the model nothing, so no quarantine list, no training
+        excluded = await asyncio.wait_for(quarantined_users(settings), QUARANTINE_READ_TIMEOUT_S)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        raise click.ClickException(f"cannot read the spam quarantine from {settings.topic('user-flags')} "
+                                   f"at {settings.kafka_bootstrap}: {exc!r}") from exc
     frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"), excluded_users=excluded)
     manifest = json.loads(snapshot.manifest.to_json())
     if excluded:  # the same files minus other users are other training data: another id
