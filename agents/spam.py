@@ -80,7 +80,7 @@ class Detector:
         self.users[key] = user
         stream, offset = origin(message)
         if count_event(self.part(message.partition), user, event.user_id, event.ts, stream, offset,
-                       WINDOW_MS, settings.spam_floor) == LATE:
+                       WINDOW_MS, settings.spam_floor, now_ms) == LATE:
             SPAM_LATE_EVENTS.inc()
 
     def threshold(self, message: Any) -> None:

@@ -124,6 +124,7 @@ async def _as_async(events: Any) -> Any:
     option("--max-minutes", default=3, show_default=True, help="Watch events per viewing at most."),
     option("--request-share", default=0.05, show_default=True, help="Share of events that are requests."),
     option("--spam-users", default=0, show_default=True, help="Inject this many spam accounts."),
+    option("--spam-burst", default=300, show_default=True, help="Ratings each spam account sends in its hour."),
     option("--seed", default=0, show_default=True),
     option("--now/--keep-time", default=True, show_default=True,
            help="Shift event times so the stream ends now."),
@@ -136,8 +137,8 @@ async def _as_async(events: Any) -> Any:
     option("--out", default="docs/figures", show_default=True, help="Closed loop: where the table and plots go."),
 )
 async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes: int,
-                   request_share: float, spam_users: int, seed: int, now: bool, closed_loop: bool,
-                   days: int, retrain_every: int, strategies: str, smoke: bool, out: str) -> None:
+                   request_share: float, spam_users: int, spam_burst: int, seed: int, now: bool,
+                   closed_loop: bool, days: int, retrain_every: int, strategies: str, smoke: bool, out: str) -> None:
     """Produce a realistic stream of watch, rate and request events to Kafka (or run the closed loop)."""
     if closed_loop:
         from app.simulation_cli import run_closed_loop_command
@@ -152,7 +153,7 @@ async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes:
         interactions = interactions.assign(
             ts=interactions["ts"] + (int(time.time() * 1000) - int(interactions["ts"].max())))
     stream = build_stream(interactions, seed=seed, max_minutes=max_minutes,
-                          request_share=request_share, spam_users=spam_users)
+                          request_share=request_share, spam_users=spam_users, spam_burst=spam_burst)
     await ensure_topics(settings)
     started = time.monotonic()
     counts = await produce(settings, stream, rate, limit)

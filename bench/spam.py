@@ -51,6 +51,7 @@ def detect(rates: pd.DataFrame, partitions: int, window_ms: int, grace_ms: int, 
     parts = [new_partition_state() for _ in range(partitions)]
     users: dict[int, dict[str, Any]] = {}
     coord, flagged = new_coordinator_state(), set()
+    now_ms = int(rates["ts"].max())  # a replay of the past: the clock is past every event
 
     def decide(partition: int, summary: dict[str, Any] | None) -> None:
         if summary is None:
@@ -62,7 +63,7 @@ def detect(rates: pd.DataFrame, partitions: int, window_ms: int, grace_ms: int, 
     for offset, (ts, user) in enumerate(zip(rates["ts"].tolist(), rates["user_id"].tolist())):
         p = partition_of(user_key(user), partitions)
         count_event(parts[p], users.setdefault(user, {"windows": {}}), user, ts, f"rate:{p}", offset,
-                    window_ms, floor)
+                    window_ms, floor, now_ms)
         decide(p, close_windows(parts[p], window_ms, grace_ms))
     for p, part in enumerate(parts):  # the end of the stream closes every window
         part["watermark"] = int(rates["ts"].max()) + window_ms + grace_ms

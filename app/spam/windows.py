@@ -42,12 +42,17 @@ def _hist(raw: dict[str, int]) -> Histogram:
 
 
 def count_event(part: Row, user: Row, user_id: int, ts_ms: int, stream: str, offset: int,
-                window_ms: int, floor: int) -> str:
-    """Count one valid rate event in ``part`` and the user's ``user`` row (both in place)."""
+                window_ms: int, floor: int, now_ms: int) -> str:
+    """Count one valid rate event in ``part`` and the user's ``user`` row (both in place).
+
+    The watermark never passes ``now_ms`` (the worker's clock): one event stamped in the
+    future (validation allows some skew) would otherwise close the partition's windows
+    early and make every rating until then late, blinding the detector.
+    """
     if offset <= part["offsets"].get(stream, -1):
         return REPLAYED
     part["offsets"][stream] = offset
-    part["watermark"] = max(part["watermark"], ts_ms)
+    part["watermark"] = max(part["watermark"], min(ts_ms, now_ms))
     start = window_of(ts_ms, window_ms)
     if start + window_ms <= part["closed_until"]:
         return LATE

@@ -3,12 +3,13 @@ from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, new_co
                               new_partition_state, receive_summary, suspects)
 
 W, GRACE, FLOOR, MIN_POP = 1000, 100, 3, 5
+NOW = 10**9  # the worker's clock, past every event here
 
 
 def feed(part: dict, users: dict, events: list[tuple[int, int]], stream: str = "rate:0") -> list[str]:
     """Count ``(user, ts)`` events at consecutive offsets; the result of each."""
     first = part["offsets"].get(stream, -1) + 1
-    return [count_event(part, users.setdefault(user, {"windows": {}}), user, ts, stream, first + i, W, FLOOR)
+    return [count_event(part, users.setdefault(user, {"windows": {}}), user, ts, stream, first + i, W, FLOOR, NOW)
             for i, (user, ts) in enumerate(events)]
 
 
@@ -34,7 +35,7 @@ def test_late_and_replayed_events_stay_out_of_a_closed_window() -> None:
     assert close_windows(part, W, GRACE)["closed_until"] == 2000
     assert feed(part, users, [(1, 999)]) == [LATE]
     assert part["windows"]["0"]["hist"] == {"1": 1}
-    assert count_event(part, users[1], 1, 2300, "rate:0", 0, W, FLOOR) == REPLAYED
+    assert count_event(part, users[1], 1, 2300, "rate:0", 0, W, FLOOR, NOW) == REPLAYED
     assert users[1]["windows"] == {"0": 1, "2000": 1}  # the late one is not counted
     feed(part, users, [(1, 2300)])
     assert users[1]["windows"] == {"2000": 2}  # the closed window's count is forgotten
@@ -72,3 +73,12 @@ def test_a_partition_that_closes_later_holds_the_verdict_back() -> None:
     assert list(coord["pending"]) == ["2000"]  # partition 1 has not closed it yet
     decided = receive_summary(coord, 1, {"closed_until": 3000, "windows": {}}, 2, W, FLOOR, MIN_POP)
     assert [(d.window_start, d.population, d.median) for d in decided] == [(2000, 1, 9)]
+
+
+def test_an_event_stamped_in_the_future_does_not_close_windows_early() -> None:
+    part, user = new_partition_state(), {"windows": {}}
+    count_event(part, user, 1, 500, "rate:0", 0, W, FLOOR, now_ms=600)
+    count_event(part, user, 1, 50_000, "rate:0", 1, W, FLOOR, now_ms=600)  # 49 windows ahead
+    assert part["watermark"] == 600 and close_windows(part, W, GRACE) is None
+    assert count_event(part, user, 1, 700, "rate:0", 2, W, FLOOR, now_ms=800) == "counted"
+    assert user["windows"] == {"0": 2, "50000": 1}
