@@ -43,7 +43,10 @@ def on_owner(table: Any, match_info: str) -> Callable[[Handler], Handler]:
             owner = TP(changelog, partition_of(request.match_info[match_info].encode(), table.partitions))
             if app.assignor.is_active(owner):
                 return await fun(view, request, **kwargs)
-            return await routed(view, request, **kwargs)
+            try:
+                return await routed(view, request, **kwargs)
+            except TypeError:  # Faust's router before the producer knows the changelog (start-up)
+                return error(view, 503, "not ready", "this key's owner is not known yet; retry shortly")
         return handler
     return decorator
 
