@@ -121,6 +121,8 @@ def test_public_routes_need_a_key_health_and_metrics_stay_open(worker) -> None:
     document = json.loads(proc.get("/openapi.json")[1])
     for path, item in document["paths"].items():  # the document and the code agree on who needs a key
         concrete = re.sub(r"\{[^}]+\}", "5", path)
+        if "get" not in item:  # mutating routes take the admin token, not an API key
+            continue
         needs_key = {"ApiKey": []} in item["get"].get("security", [])
         assert (call(proc, concrete)[0] == 401) == needs_key, path
     assert metric(proc, "movierecs_auth_denied_total", status="401") >= 5
