@@ -116,7 +116,8 @@ def test_result_dicts_have_the_agreed_keys_and_sampled_protocols_are_easier(clus
     results = evaluate(model, split, "test")
     assert [r["protocol"] for r in results] == list(PROTOCOLS)
     for r in results:
-        assert set(r) == {"model", "protocol", "hr@10", "ndcg@10", "coverage@10", "gini@10", "tail_share@10"}
+        assert set(r) == {"model", "protocol", "hr@10", "ndcg@10", "hr@10_ci", "ndcg@10_ci", "coverage@10", "gini@10",
+                          "tail_share@10"}
     # sampled candidate sets are subsets of the full one, so hit rates can only rise
     assert results[1]["hr@10"] >= results[0]["hr@10"] and results[2]["hr@10"] >= results[0]["hr@10"]
     assert evaluate(model, split, "test") == results  # fixed sampling seed: same numbers

@@ -1,4 +1,4 @@
-"""The one offline split and the one evaluation every model goes through (DESIGN.md section 6).
+"""Leave-last-out: the per-user split and the evaluation every model goes through (DESIGN.md section 6).
 
 Split: per user, interactions in time order (ties by movie id; a repeated movie counts at its
 first interaction); the last is the test item, the one before the validation item, the rest is
@@ -13,7 +13,8 @@ before it (train, or train + validation). The held-out item is ranked against
 
 Ranks break score ties by the lower item index, exactly as the models' top-K lists do, so
 HR@K under ``full`` is the share of users whose held-out item is in the list they would be shown.
-Coverage, Gini and tail share describe those real top-K lists (history excluded), so they are
+Each figure carries its 95% interval over users (``hr@k_ci``, ``ndcg@k_ci``); with one held-out
+item Recall@K equals HR@K. Coverage, Gini and tail share describe those real top-K lists (history excluded), so they are
 the same in every protocol's row.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 
 from models.base import Recommender, top_k
 from models.interactions import IdMaps, dataset_stats, order_in_history, recency_matrix
+from models.evaluation.stats import summarise
 from models.metrics import catalog_coverage, exposure_counts, gini, hit_rate, long_tail_mask, ndcg, tail_share
 
 Target = Literal["validation", "test"]
@@ -112,24 +114,34 @@ def score_matrix(model: Recommender, users: np.ndarray, history: csr_matrix, fol
     return np.array(rows, dtype=np.float32)
 
 
-def evaluate(
-    model: Recommender,
-    split: Split,
-    target: Target = "test",
-    *,
-    protocols: Sequence[str] = PROTOCOLS,
-    k: int = 10,
-    model_name: str | None = None,
-    fold_in: bool = False,
-    progress: bool = False,
-) -> list[dict]:
-    """Evaluate a fitted model on the held-out ``target``; one result dict per protocol.
+def per_user_gains(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per user, from the 0-based rank of their one held-out item: HR@k, Recall@k, NDCG@k."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    hit = (ranks < k).astype(np.float64)
+    return {f"hr@{k}": hit, f"recall@{k}": hit, f"ndcg@{k}": np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)}
 
-    Each dict has ``model``, ``protocol``, ``hr@k``, ``ndcg@k``, ``coverage@k``, ``gini@k`` and
-    ``tail_share@k``. The model must have been fitted on ``split.matrix(split.history_part(target))``
-    or a part of it (it must never have seen the target). With ``fold_in`` the users are scored
-    from their history through :meth:`Recommender.score_history` instead of their fitted state.
-    """
+
+def _intervals(ranks: np.ndarray, k: int) -> dict[str, list[float]]:
+    summary = summarise(per_user_gains(ranks, k))
+    return {key: summary[key] for key in (f"hr@{k}_ci", f"ndcg@{k}_ci")}
+
+
+def held_out_ranks(model: Recommender, split: Split, target: Target = "test", k: int = 10) -> np.ndarray:
+    """Full-protocol rank of each evaluated user's held-out item (user order of ``split.targets``)."""
+    return np.array(_ranks_and_lists(model, split, target, ("full",), k)[0]["full"])
+
+
+def compare(ranks: dict[str, np.ndarray], baseline: str, k: int = 10) -> dict[str, dict]:
+    """Per model: means, 95% intervals and paired differences against ``baseline`` (same users)."""
+    base = per_user_gains(ranks[baseline], k)
+    return {name: summarise(per_user_gains(r, k), None if name == baseline else base) for name, r in ranks.items()}
+
+
+def _ranks_and_lists(
+    model: Recommender, split: Split, target: Target, protocols: Sequence[str], k: int,
+    model_name: str | None = None, fold_in: bool = False, progress: bool = False,
+) -> tuple[dict[str, np.ndarray], np.ndarray, csr_matrix]:
+    """Held-out ranks per protocol, every user's top-k list, and the history matrix."""
     history = split.matrix(split.history_part(target))
     users, items = split.targets(target)
     n_items = history.shape[1]
@@ -167,6 +179,29 @@ def evaluate(
             lists[position, : best.size] = best
         bar.update(scores.shape[0])
     bar.close()
+    return ranks, lists, history
+
+
+def evaluate(
+    model: Recommender,
+    split: Split,
+    target: Target = "test",
+    *,
+    protocols: Sequence[str] = PROTOCOLS,
+    k: int = 10,
+    model_name: str | None = None,
+    fold_in: bool = False,
+    progress: bool = False,
+) -> list[dict]:
+    """Evaluate a fitted model on the held-out ``target``; one result dict per protocol.
+
+    Each dict has ``model``, ``protocol``, ``hr@k``, ``ndcg@k`` (and their 95% ``_ci``), ``coverage@k``, ``gini@k`` and
+    ``tail_share@k``. The model must have been fitted on ``split.matrix(split.history_part(target))``
+    or a part of it (it must never have seen the target). With ``fold_in`` the users are scored
+    from their history through :meth:`Recommender.score_history` instead of their fitted state.
+    """
+    ranks, lists, history = _ranks_and_lists(model, split, target, protocols, k, model_name, fold_in, progress)
+    n_items = history.shape[1]
     popularity = np.diff(history.tocsc().indptr)
     beyond = {
         f"coverage@{k}": catalog_coverage(lists, n_items),
@@ -179,6 +214,7 @@ def evaluate(
             "protocol": protocol,
             f"hr@{k}": hit_rate(ranks[protocol], k),
             f"ndcg@{k}": ndcg(ranks[protocol], k),
+            **_intervals(ranks[protocol], k),
             **beyond,
         }
         for protocol in protocols
