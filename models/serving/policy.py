@@ -1,4 +1,4 @@
-"""Answer one request: the model for known users, a fold-in / trending blend for new ones, trending otherwise."""
+"""Answer one request: the model for known users, a fold-in / popularity blend for new ones, popularity otherwise."""
 from __future__ import annotations
 
 from typing import Iterable, Optional
@@ -50,10 +50,13 @@ def recommend(
     """Top ``k`` movies for ``user_id`` and the strategy that found them (``RecoResponse.strategy``).
 
     - ``model``: the model was trained with the user; movies in ``history`` it never saw for
-      them are folded in with the rest (see :func:`known_user_scores`).
+      them are folded in with the rest (see :func:`known_user_scores`); blended with
+      ``config.model_popularity`` by ``config.model_weight``.
     - ``fold-in``: a new user with a movie the model knows in ``history``; the fold-in score is
-      blended with trending by ``config``'s weight for the history's length.
-    - ``popular-fallback``: nothing known about the user; trending alone.
+      blended with popularity by ``config``'s weight and source for the history's length.
+    - ``popular-fallback``: nothing known about the user; ``config.fallback_popularity`` alone.
+
+    Popularity is ``trending`` (the live counts) or ``training`` (the model's training counts).
 
     ``history`` is the user's live movie ids, oldest first (the order is all fold-in needs: it
     becomes recency ranks). ``exclude`` holds every other movie never to show: the request's,
@@ -71,16 +74,20 @@ def recommend(
     model = bundle.model
     popularity = model.popularity
     trend = popularity if trending is None else trending.scores_of(catalog.raw, now)
+    counts = {"trending": trend, "training": popularity}
     user = bundle.maps.users.index(int(user_id))
     if user is not None:
         allowed[model.seen(user)] = False
         scores, strategy = known_user_scores(model, user, watched), "model"
+        if config.model_weight < 1.0:
+            scores = blend(scores, counts[config.model_popularity], config.model_weight, allowed)
     elif watched.size:
         items, ranks = distinct_history(watched)
-        weight = config.fold_in_weight(items.size)
-        scores, strategy = blend(model.score_history(items, ranks), trend, weight, allowed), "fold-in"
+        weight, source = config.fold_in_weight(items.size)
+        scores = blend(model.score_history(items, ranks), counts[source], weight, allowed)
+        strategy = "fold-in"
     else:
-        scores, strategy = trend, "popular-fallback"
+        scores, strategy = counts[config.fallback_popularity], "popular-fallback"
     best = ranked_top_k((scores, trend, popularity), k, allowed)
     return Recommendation(
         movie_ids=[int(m) for m in catalog.raw[best]],

@@ -1,59 +1,50 @@
-"""Choose the serving policy on validation data: the trending half-life, then the fold-in blend weights.
+"""Choose the serving policy per strategy on the freshest validation window, on users like the ones it serves.
 
-Half-life: every evaluated user's validation item (DESIGN.md section 6) is ranked, against every
-movie outside the user's training items, by trending counts of all train and validation
-interactions strictly before it, for each half-life of a grid; all-time counts are the
-``None`` entry.
+The tuning frame (everything training may see; never a test period) is cut at
+:data:`VALIDATION_QUANTILE` of its time. A model with the trainer's parameters is fitted on
+the part before the cut and answers the window after it, as the served model answers the
+weeks after its training. Every candidate is answered by
+:func:`models.serving.offline.serve_cases` (the served :func:`recommend`) and scored by
+validation NDCG@10 over users (:func:`models.evaluation.list_metrics`):
 
-Blend weights: a random share of users is held out of the model entirely (the model is fitted
-on the other users' training part); each held-out user's first ``n`` train/validation
-interactions are revealed as a history and the next one is the target, for every ``n`` up to
-:data:`MAX_HISTORY`. Per history-length bucket, the weight of a grid that ranks the target best
-wins. Ranks come from exactly the keys :func:`models.serving.policy.recommend` sorts by.
+- ``popular-fallback``: users first seen in the window, no history, every movie of theirs in the
+  window relevant; each trending half-life of :data:`HALF_LIVES_DAYS` and the training counts.
+  The best half-life becomes the live counts' (a worker keeps one trending counter).
+- ``fold-in``: the same users with their first n events live (n in :data:`TUNED_HISTORY`), the
+  rest relevant; per history bucket a weight of :data:`BLEND_WEIGHTS`, with either popularity
+  (the live counts at the chosen half-life, or the training counts).
+- ``model``: users known before the cut with new movies in the window, asked at the cut; the
+  model's weight against either popularity.
 
-Test items never enter: not as targets, not in the trending counts.
+Retraining calls this on its newest data, so the choices follow the catalogue as it changes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from models.base import Recommender, distinct_history
 from models.bundle import ModelBundle
-from models.evaluation import Split, Target, leave_last_split
+from models.evaluation import Case, TimeCut, cold_start_cases, list_metrics, quantile_ts, temporal_cases, time_cut
 from models.factory import create_model, model_class
-from models.interactions import IdMap, IdMaps, order_in_history, recency_matrix
-from models.metrics import hit_rate, ndcg
-from models.serving.config import HISTORY_BUCKETS, PolicyConfig, bucket_of
-from models.serving.ranking import blend, rank_of
-from models.trending import TrendingCounts
+from models.interactions import IdMaps, recency_matrix
+from models.serving.config import PolicyConfig, bucket_of
+from models.serving.offline import K, Ranker, serve_cases
 
-HALF_LIVES_DAYS: tuple[Optional[float], ...] = (1.0, 3.0, 7.0, 14.0, 30.0, 60.0, 120.0, 365.0, None)
+VALIDATION_QUANTILE = 0.875
+"""Where the tuning frame is cut: with a frame that ends at the 80th percentile of a data set's
+time (the test cut), the validation cut is its 70th percentile."""
+HALF_LIVES_DAYS: tuple[Optional[float], ...] = (1.0, 3.0, 7.0, 14.0, 30.0, None)
 """Trending half-lives tried; None is all-time counts."""
 BLEND_WEIGHTS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-"""Fold-in weights tried per history-length bucket: 0 is pure trending, 1 pure fold-in."""
-NEW_USER_SHARE = 0.15
-"""Share of users held out of the model to play new users."""
-MAX_HISTORY = 40
-"""Longest revealed history of a new user; longer ones fall in the last bucket anyway."""
-TUNING_EVENTS = "train+validation"
-"""The interactions trending counts are replayed from while tuning: never the test items."""
-K = 10
-SELECTION_METRIC = "ndcg@10"
-"""What tuning maximises (the trainer's choice too), on the full protocol."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One prediction asked at a moment: the history shown (item indexes, oldest first), the next item."""
-
-    ts: int
-    user: int
-    history: np.ndarray
-    target: int
+"""Model / fold-in weights tried: 0 is popularity alone, 1 the model alone."""
+TUNED_HISTORY = (1, 2, 3, 4, 6, 8, 12, 16)
+"""Live history lengths of the fold-in tuning: each bucket of :data:`HISTORY_BUCKETS` has one or two."""
+SOURCES = ("trending", "training")
+SELECTION_METRIC = f"ndcg@{K}"
+"""What tuning maximises: mean validation NDCG@10 over users."""
 
 
 @dataclass(frozen=True)
@@ -61,169 +52,97 @@ class PolicyTuning:
     """The chosen policy and the validation figures behind it; :meth:`card` goes in the model card."""
 
     config: PolicyConfig
-    half_life_log: list[dict]
-    """Per half-life: validation ``hr@10`` / ``ndcg@10`` of trending alone."""
-    blend_log: list[dict]
-    """Per history bucket and weight: new-user validation ``hr@10`` / ``ndcg@10`` and query count."""
+    window: dict[str, Any]
+    """The validation cut, the window's end and how many users of each population it had."""
+    log: dict[str, list[dict]]
+    """Per strategy, every candidate tried and its validation figures."""
 
     def card(self) -> dict[str, Any]:
         """JSON-ready summary: the config, what chose it and every candidate's figures."""
-        return {
-            "config": self.config.model_dump(mode="json"),
-            "selection_metric": f"validation {SELECTION_METRIC} (full)",
-            "half_life": self.half_life_log,
-            "blend": self.blend_log,
-        }
+        return {"config": self.config.model_dump(mode="json"), "window": self.window,
+                "selection_metric": f"validation {SELECTION_METRIC} (mean over users)", **self.log}
 
 
-def _user_runs(frame: pd.DataFrame, maps: IdMaps) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Per user of ``frame``: (user index, item indexes, timestamps), oldest first."""
-    ordered = order_in_history(frame)
-    users = maps.users.index_of(ordered["user_id"].to_numpy())
-    items = maps.items.index_of(ordered["movie_id"].to_numpy())
-    ts = ordered["ts"].to_numpy(np.int64)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    for start, end in zip(starts, np.r_[starts[1:], users.size]):
-        yield int(users[start]), items[start:end], ts[start:end]
+def _scores(ranker: Ranker, cases: Sequence[Case], events: pd.DataFrame) -> dict[str, float]:
+    if not cases:
+        return {f"hr@{K}": 0.0, f"ndcg@{K}": 0.0}
+    metrics = list_metrics(serve_cases(ranker, cases, events), [c.relevant for c in cases], K)
+    return {key: round(float(metrics[key].mean()), 4) for key in (f"hr@{K}", f"ndcg@{K}")}
 
 
-def held_out_queries(split: Split, target: Target) -> list[Query]:
-    """One query per evaluated user: the history before the held-out ``target``, and the target."""
-    held = {"validation": split.validation, "test": split.test}[target]
-    users, targets = split.targets(target)
-    target_of = dict(zip(users.tolist(), zip(targets.tolist(), held["ts"].tolist())))
-    return [
-        Query(ts=target_of[user][1], user=user, history=items, target=target_of[user][0])
-        for user, items, _ in _user_runs(split.frame(split.history_part(target)), split.maps)
-        if user in target_of
-    ]
+def fit_before(model_name: str, params: dict[str, Any], split: TimeCut) -> ModelBundle:
+    """A model of the interactions before the cut: its users are the known ones."""
+    maps = IdMaps.from_frame(split.before)
+    return ModelBundle(create_model(model_name, params).fit(recency_matrix(split.before, maps)), maps)
 
 
-def new_user_queries(split: Split, user_ids: np.ndarray, max_history: int = MAX_HISTORY) -> list[Query]:
-    """Every next-item prediction of a held-out user from their first 1..``max_history`` interactions."""
-    frame = split.frame("train+validation")
-    runs = _user_runs(frame[frame["user_id"].isin(user_ids)], split.maps)
-    return [
-        Query(ts=int(ts[n]), user=user, history=items[:n], target=int(items[n]))
-        for user, items, ts in runs
-        for n in range(1, min(items.size - 1, max_history) + 1)
-    ]
+def tune_fallback(bundle: ModelBundle, cases: Sequence[Case], events: pd.DataFrame) -> tuple[PolicyConfig, list[dict]]:
+    """The live counts' half-life and the fallback's popularity, on new users with no history."""
+    log = []
+    for source in SOURCES:
+        for half_life in HALF_LIVES_DAYS if source == "trending" else (None,):
+            config = PolicyConfig(trending_half_life_days=half_life, fallback_popularity=source)
+            log.append({"popularity": source, "half_life_days": half_life,
+                        **_scores(Ranker(bundle, config, anonymous=True), cases, events)})
+    trending = max((r for r in log if r["popularity"] == "trending"), key=lambda r: r[SELECTION_METRIC])
+    best = max(log, key=lambda r: r[SELECTION_METRIC])  # first of equals: live counts
+    config = PolicyConfig(trending_half_life_days=trending["half_life_days"], fallback_popularity=best["popularity"])
+    return config, log
 
 
-def new_users(split: Split, seed: int, share: float = NEW_USER_SHARE) -> np.ndarray:
-    """Raw ids of a random ``share`` of the users, to be kept out of the model as new users."""
-    users = split.maps.users.raw
-    return np.sort(np.random.default_rng(seed).choice(users, size=max(1, round(share * users.size)), replace=False))
-
-
-def fit_without(
-    model_name: str, params: dict[str, Any], split: Split, part: str, user_ids: np.ndarray
-) -> ModelBundle:
-    """A model of ``part`` of the split that never met ``user_ids``: to it they are new users.
-
-    The movie map is the split's, so item indexes mean the same in both.
-    """
-    frame = split.frame(part)
-    maps = IdMaps(users=IdMap(np.setdiff1d(split.maps.users.raw, user_ids)), items=split.maps.items)
-    model = create_model(model_name, params).fit(recency_matrix(frame[~frame["user_id"].isin(user_ids)], maps))
-    return ModelBundle(model, maps)
-
-
-def replay(events: pd.DataFrame, queries: Sequence[Query], trending: TrendingCounts) -> Iterator[Query]:
-    """``queries`` in time order, ``trending`` having counted every event strictly before each one."""
-    events = events.sort_values("ts", kind="stable")
-    movie_ids, ts = events["movie_id"].to_numpy(np.int64), events["ts"].to_numpy(np.int64)
-    counted = 0
-    for query in sorted(queries, key=lambda q: q.ts):
-        until = int(np.searchsorted(ts, query.ts, side="left"))
-        trending.update_many(movie_ids[counted:until], ts[counted:until])
-        counted = until
-        yield query
-
-
-def _allowed(n_items: int, history: np.ndarray) -> np.ndarray:
-    allowed = np.ones(n_items, dtype=bool)
-    allowed[history] = False
-    return allowed
-
-
-def _figures(ranks: np.ndarray) -> dict[str, float]:
-    return {f"hr@{K}": hit_rate(ranks, K), f"ndcg@{K}": ndcg(ranks, K)}
-
-
-def trending_ranks(split: Split, queries: Sequence[Query], half_life_days: Optional[float]) -> np.ndarray:
-    """Rank of each query's target (in time order) by trending counts of what came before it."""
-    trending = TrendingCounts(half_life_days, split.maps.items.raw)  # slot i is item index i
-    n_items = len(split.maps.items)
-    return np.array([
-        rank_of((trending.scores(q.ts),), q.target, _allowed(n_items, q.history))
-        for q in replay(split.frame(TUNING_EVENTS), queries, trending)
-    ], dtype=np.int64)
-
-
-def tune_half_life(
-    split: Split, grid: Sequence[Optional[float]] = HALF_LIVES_DAYS
-) -> tuple[Optional[float], list[dict]]:
-    """The half-life whose trending best ranks the validation items, and every candidate's figures."""
-    queries = held_out_queries(split, "validation")
-    log = [{"half_life_days": h, **_figures(trending_ranks(split, queries, h))} for h in grid]
-    best = max(log, key=lambda row: row[SELECTION_METRIC])  # first of equals: the shorter half-life
-    return best["half_life_days"], log
-
-
-def blend_ranks(
-    model: Recommender, split: Split, queries: Sequence[Query], half_life_days: Optional[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ranks: queries x :data:`BLEND_WEIGHTS`, history lengths) of new-user queries in time order."""
-    trending = TrendingCounts(half_life_days, split.maps.items.raw)
-    n_items = len(split.maps.items)
-    ranks, lengths = [], []
-    for query in replay(split.frame(TUNING_EVENTS), queries, trending):
-        items, recency = distinct_history(query.history)
-        allowed = _allowed(n_items, items)
-        trend = trending.scores(query.ts)
-        mixed = blend(model.score_history(items, recency), trend, np.asarray(BLEND_WEIGHTS), allowed)
-        ranks.append(rank_of((mixed, trend, model.popularity), query.target, allowed))
-        lengths.append(items.size)
-    return np.array(ranks, dtype=np.int64).reshape(-1, len(BLEND_WEIGHTS)), np.array(lengths, dtype=np.int64)
-
-
-def tune_blend(
-    model: Recommender, split: Split, queries: Sequence[Query], half_life_days: Optional[float]
-) -> tuple[tuple[float, ...], list[dict]]:
-    """Per history bucket, the fold-in weight that best ranks the new users' next items; and the log."""
-    ranks, lengths = blend_ranks(model, split, queries, half_life_days)
-    in_bucket = bucket_of(lengths)
-    chosen, log = [], []
-    for bucket, low in enumerate(HISTORY_BUCKETS):
-        rows = [{"bucket": low, "weight": w, "queries": int(np.count_nonzero(in_bucket == bucket)),
-                 **_figures(ranks[in_bucket == bucket, j])} for j, w in enumerate(BLEND_WEIGHTS)]
+def tune_fold_in(bundle: ModelBundle, split: TimeCut, events: pd.DataFrame,
+                 config: PolicyConfig) -> tuple[PolicyConfig, list[dict]]:
+    """Per history bucket the fold-in weight and the popularity it blends with, on new users."""
+    buckets = len(config.history_buckets)
+    log, weights, sources = [], [], []
+    for bucket in range(buckets):
+        cases = [c for n in TUNED_HISTORY if int(bucket_of(n, config.history_buckets)) == bucket
+                 for c in cold_start_cases(split, n)]
+        rows = []
+        for source in SOURCES:
+            for weight in BLEND_WEIGHTS:
+                candidate = config.model_copy(update={"fold_in_popularity": (source,) * buckets,
+                                                      "fold_in_weights": (weight,) * buckets})
+                rows.append({"bucket": config.history_buckets[bucket], "popularity": source, "weight": weight,
+                             "queries": len(cases), **_scores(Ranker(bundle, candidate), cases, events)})
         log.extend(rows)
-        # ties (an empty bucket included) go to the highest weight: fold-in, the untuned behaviour
-        chosen.append(max(reversed(rows), key=lambda row: row[SELECTION_METRIC])["weight"])
-    return tuple(chosen), log
+        # ties (an empty bucket included) go to the live counts, then the higher weight
+        best = max(sorted(rows, key=lambda r: (r["popularity"] != "trending", -r["weight"])),
+                   key=lambda r: r[SELECTION_METRIC])
+        weights.append(best["weight"])
+        sources.append(best["popularity"])
+    return config.model_copy(update={"fold_in_popularity": tuple(sources), "fold_in_weights": tuple(weights)}), log
 
 
-def tune_policy(
-    frame: pd.DataFrame,
-    model_name: str,
-    seed: int = 0,
-    *,
-    params: Optional[dict[str, Any]] = None,
-    split: Optional[Split] = None,
-) -> PolicyTuning:
-    """Tune the serving policy of ``model_name`` on ``frame``'s validation data (module docstring).
+def tune_model(bundle: ModelBundle, cases: Sequence[Case], events: pd.DataFrame,
+               config: PolicyConfig) -> tuple[PolicyConfig, list[dict]]:
+    """Known users' model weight and the popularity it blends with."""
+    log = []
+    for source in SOURCES:
+        for weight in BLEND_WEIGHTS:
+            candidate = config.model_copy(update={"model_popularity": source, "model_weight": weight})
+            log.append({"popularity": source, "weight": weight, **_scores(Ranker(bundle, candidate), cases, events)})
+    best = max(reversed(log), key=lambda r: r[SELECTION_METRIC])  # ties: the model alone, live counts
+    return config.model_copy(update={"model_popularity": best["popularity"], "model_weight": best["weight"]}), log
 
-    ``params`` are the model's (the trainer's chosen ones; defaults otherwise), ``seed`` picks
-    the held-out new users and seeds the model; a precomputed ``split`` of ``frame`` may be passed.
+
+def tune_policy(frame: pd.DataFrame, model_name: str, seed: int = 0, *, params: Optional[dict[str, Any]] = None,
+                quantile: float = VALIDATION_QUANTILE, bundle: Optional[ModelBundle] = None) -> PolicyTuning:
+    """Tune the serving policy of ``model_name`` on ``frame``'s freshest window (module docstring).
+
+    ``params`` are the model's (the trainer's chosen ones; defaults otherwise); ``seed`` seeds
+    the model; a ``bundle`` already fitted on the part before the cut may be passed (a cache).
     """
-    split = split if split is not None else leave_last_split(frame)
     params = dict(params or {})
     if "seed" in model_class(model_name).Params.model_fields:
         params.setdefault("seed", seed)
-    half_life, half_life_log = tune_half_life(split)
-    held_out = new_users(split, seed)
-    model = fit_without(model_name, params, split, "train", held_out).model
-    weights, blend_log = tune_blend(model, split, new_user_queries(split, held_out), half_life)
-    config = PolicyConfig(trending_half_life_days=half_life, fold_in_weights=weights)
-    return PolicyTuning(config=config, half_life_log=half_life_log, blend_log=blend_log)
+    split = time_cut(frame, quantile_ts(frame, quantile))
+    bundle = bundle if bundle is not None else fit_before(model_name, params, split)
+    newcomers, known = cold_start_cases(split, 0), temporal_cases(split, known=True)
+    config, fallback_log = tune_fallback(bundle, newcomers, frame)
+    config, fold_in_log = tune_fold_in(bundle, split, frame, config)
+    config, model_log = tune_model(bundle, known, frame, config)
+    window = {"cut_ts": split.cut, "end_ts": int(frame["ts"].max()), "quantile": quantile,
+              "new_users": len(newcomers), "known_users": len(known)}
+    return PolicyTuning(config=config, window=window,
+                        log={"popular-fallback": fallback_log, "fold-in": fold_in_log, "model": model_log})
