@@ -140,11 +140,29 @@ async def train(self: Any, model: str, source: str, since: str | None, until: st
 
 
 @app.command(
-    option("--json", "as_json", is_flag=True, default=False, help="One JSON object per model and protocol."),
+    option("--json", "as_json", is_flag=True, default=False, help="One JSON object per row."),
     option("--all-versions", is_flag=True, default=False, help="Every version, not only the newest."),
+    option("--protocol", default="leave-last-out", show_default=True,
+           type=click.Choice(["leave-last-out", "temporal", "cold-start"]),
+           help="leave-last-out: the registered models' cards; temporal / cold-start: trained before "
+                "the test cut (80th percentile of time) on --data, served policy beside baselines."),
+    option("--data", "source", default="", help="For temporal / cold-start: a MovieLens folder or 'synthetic'; "
+                                                "default: the snapshots."),
+    option("--models", "models", default="als,itemcf", show_default=True,
+           help="For temporal / cold-start: comma-separated; the first is the served one."),
+    option("--tune/--no-tune", default=True, show_default=True, help="Tune the models on validation."),
 )
-async def evaluate(self: Any, as_json: bool, all_versions: bool) -> None:
-    """The offline metrics of the registered models, all measured by one protocol and code."""
+async def evaluate(self: Any, as_json: bool, all_versions: bool, protocol: str, source: str, models: str,
+                   tune: bool) -> None:
+    """Offline metrics, each protocol measured by one code path (docs/evaluation.md)."""
+    if protocol != "leave-last-out":
+        from models.serving.report import report
+
+        data = await load_training_data(get_settings(), source, None, None)
+        found = await asyncio.to_thread(report, data.frame, [protocol], models.split(","), tune=tune)
+        _print_rows([_flat(r) for r in found["rows"]], as_json,
+                    ["protocol", "population", "n", "ranker", "users", *PROTOCOL_KEYS])
+        return
     registry = open_registry(get_settings())
     rows = []
     for name in await registry.models():
@@ -152,15 +170,40 @@ async def evaluate(self: Any, as_json: bool, all_versions: bool) -> None:
         for version in versions:
             card = await registry.card(name, version)
             rows += [{"model": name, "version": version, "protocol": m["protocol"],
-                      **{k: m[k] for k in METRIC_KEYS}} for m in card["metrics"]]
+                      **{k: m[k] for k in (*METRIC_KEYS, *CI_KEYS) if k in m}} for m in card["metrics"]]
+    _print_rows(rows, as_json, ["model", "version", "protocol", *METRIC_KEYS])
+
+
+PROTOCOL_KEYS = ("hr@10", "recall@10", "ndcg@10", "ndcg@10_ci", "vs_most_popular.ndcg@10",
+                 "vs_most_popular.ndcg@10_ci")
+CI_KEYS = ("hr@10_ci", "ndcg@10_ci")
+
+
+def _flat(row: dict) -> dict:
+    """A protocol row with its paired difference against most-popular as ``vs_most_popular.<key>``."""
+    flat = {k: v for k, v in row.items() if not k.startswith("vs_")}
+    for key, value in (row.get("vs_most_popular") or {}).items():
+        flat[f"vs_most_popular.{key}"] = value
+    return flat
+
+
+def _print_rows(rows: list[dict], as_json: bool, header: list[str]) -> None:
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    header = ["model", "version", "protocol", *METRIC_KEYS]
-    click.echo("  ".join(f"{h:>13}" for h in header))
-    for row in rows:
-        click.echo("  ".join(f"{row[h]:>13.4f}" if isinstance(row[h], float) else f"{row[h]:>13}" for h in header))
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        if isinstance(value, list):
+            return "[" + ", ".join(f"{v:.3f}" for v in value) + "]"
+        return "" if value is None else str(value)
+
+    table = [[cell(row.get(h)) for h in header] for row in rows]
+    widths = [max(len(c) for c in column) for column in zip(header, *table)]
+    for line in [header, *table]:
+        click.echo("  ".join(c.rjust(w) for c, w in zip(line, widths)))
 
 
 @cli.group()

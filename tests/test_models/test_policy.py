@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from models.bundle import ModelBundle
-from models.evaluation import leave_last_split
 from models.factory import create_model
 from models.serving import PolicyConfig, recommend, tune_policy
 from models.serving.ranking import rank_of, ranked_top_k
-from models.serving.tuning import tune_half_life
+from models.evaluation import quantile_ts
+from models.serving.tuning import HALF_LIVES_DAYS, VALIDATION_QUANTILE
 from models.trending import DAY_MS, TrendingCounts
 
 from tests.test_models.conftest import CLUSTER_ITEMS, TINY_PARAMS
@@ -120,7 +120,7 @@ class TestBlend:
     def test_the_weight_follows_the_history_length(self):
         config = PolicyConfig(fold_in_weights=(0.1, 0.2, 0.3, 0.4, 0.5))
         lengths = [1, 2, 3, 4, 7, 8, 15, 16, 500]
-        assert [config.fold_in_weight(n) for n in lengths] == [0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5]
+        assert [config.fold_in_weight(n)[0] for n in lengths] == [0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5]
 
 
 class TestConfig:
@@ -130,7 +130,9 @@ class TestConfig:
 
     @pytest.mark.parametrize("fields", [{"fold_in_weights": (1.0,)}, {"history_buckets": (2, 3, 4, 5, 6)},
                                         {"history_buckets": (1, 4, 4, 8, 16)}, {"fold_in_weights": (1.5,) * 5},
-                                        {"trending_half_life_days": 0.0}, {"window": 3}])
+                                        {"trending_half_life_days": 0.0}, {"window": 3},
+                                        {"fold_in_popularity": ("trending",)}, {"model_weight": 1.5},
+                                        {"fallback_popularity": "yesterday"}])
     def test_rejects_inconsistent_settings(self, fields):
         with pytest.raises(ValidationError):
             PolicyConfig(**fields)
@@ -160,29 +162,60 @@ def shifting_frame(seed: int = 0, users: int = 300, days: int = 120) -> pd.DataF
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"])
 
 
-def other_test_items(frame: pd.DataFrame) -> pd.DataFrame:
-    """The same frame with each user's last movie swapped for one they never watched."""
-    moved = frame.copy()
-    for _, rows in frame.groupby("user_id"):
-        moved.loc[rows["ts"].idxmax(), "movie_id"] = min(set(range(60)) - set(rows["movie_id"]))
-    return moved
+class TestPopularitySources:
+    def test_training_counts_answer_the_fallback_when_chosen(self, bundle, trending):
+        config = PolicyConfig(fallback_popularity="training")
+        answer = recommend(bundle, NEW_USER, 5, trending=trending, config=config)
+        top_counts = sorted(bundle.model.popularity, reverse=True)[:5]  # ties are ordered by trending
+        assert answer.strategy == "popular-fallback" and answer.scores == pytest.approx(top_counts)
+        assert recommend(bundle, NEW_USER, 5, trending=trending).movie_ids != answer.movie_ids
+
+    def test_each_history_bucket_blends_with_its_own_counts(self, bundle, trending):
+        config = PolicyConfig(fold_in_weights=(0.0,) * 5, fold_in_popularity=("training",) + ("trending",) * 4)
+        one, two = [raw_movie(1)], [raw_movie(1), raw_movie(2)]
+        by_training = recommend(bundle, NEW_USER, 5, history=one, trending=trending, config=config).movie_ids
+        popularity = dict(zip(bundle.maps.items.raw.tolist(), bundle.model.popularity.tolist()))
+        assert [popularity[m] for m in by_training] == sorted(
+            (c for m, c in popularity.items() if m not in one), reverse=True)[:5]
+        assert recommend(bundle, NEW_USER, 5, history=two, trending=trending, config=config).movie_ids == \
+            trending.top_k(5, exclude=two)[0].tolist()
+
+    def test_a_known_users_model_weight_blends_in_popularity(self, bundle, clusters, trending):
+        frame, _, _ = clusters
+        alone = recommend(bundle, 1000, 5, trending=trending)
+        same = recommend(bundle, 1000, 5, trending=trending, config=PolicyConfig(model_weight=1.0))
+        counts = recommend(bundle, 1000, 5, trending=trending, config=PolicyConfig(model_weight=0.0))
+        assert same == alone and counts.strategy == "model"
+        assert counts.movie_ids == trending.top_k(5, exclude=trained_movies(frame, 1000))[0].tolist()
 
 
 class TestTuning:
-    def test_moving_popularity_picks_a_short_half_life(self):
-        chosen, log = tune_half_life(leave_last_split(shifting_frame()))
-        by_half_life = {row["half_life_days"]: row["ndcg@10"] for row in log}
-        assert chosen is not None and chosen <= 7.0
-        assert by_half_life[chosen] > 2 * by_half_life[None]
+    def test_moving_popularity_picks_a_short_half_life_for_newcomers(self):
+        tuning = tune_policy(shifting_frame(), "als", seed=0, params={"factors": 4})
+        log = {row["half_life_days"]: row["ndcg@10"] for row in tuning.card()["popular-fallback"]
+               if row["popularity"] == "trending"}
+        assert set(log) == set(HALF_LIVES_DAYS)
+        chosen = tuning.config.trending_half_life_days
+        assert chosen is not None and chosen <= 7.0 and log[chosen] > 2 * log[None]
+        assert tuning.config.fallback_popularity == "trending"
 
-    def test_blend_weights_need_both_signals_and_test_items_never_count(self):
-        frame = shifting_frame()
-        tuning = tune_policy(frame, "als", seed=0, params={"factors": 4})
-        config = tuning.config
-        assert config.trending_half_life_days is not None and config.trending_half_life_days <= 7.0
-        filled = {row["bucket"] for row in tuning.blend_log if row["queries"]}
+    def test_blend_weights_need_both_signals_and_are_logged(self):
+        tuning = tune_policy(shifting_frame(), "als", seed=0, params={"factors": 4})
+        config, card = tuning.config, tuning.card()
+        filled = {row["bucket"] for row in card["fold-in"] if row["queries"]}
+        assert filled and len(card["fold-in"]) == len(config.history_buckets) * 2 * 11
         for low, weight in zip(config.history_buckets, config.fold_in_weights):
             # trending alone mixes both clusters, fold-in alone ignores time; empty buckets stay untuned
             assert 0.0 < weight < 1.0 if low in filled else weight == 1.0
-        json.dumps(tuning.card())
-        assert tune_policy(other_test_items(frame), "als", seed=0, params={"factors": 4}).card() == tuning.card()
+        json.dumps(card)
+
+    def test_the_window_is_the_freshest_part_of_the_data_and_nothing_later_counts(self):
+        frame = shifting_frame(days=120)
+        tuning = tune_policy(frame, "popularity")
+        assert tuning.window["cut_ts"] == quantile_ts(frame, VALIDATION_QUANTILE)
+        assert tuning.window["end_ts"] == frame["ts"].max() and tuning.window["new_users"] > 0
+        later = shifting_frame(seed=1, days=60).assign(user_id=lambda f: f.user_id + 1000,
+                                                       ts=lambda f: f.ts + 120 * DAY_MS)
+        retrained = tune_policy(pd.concat([frame, later]), "popularity")
+        assert retrained.window["cut_ts"] > tuning.window["end_ts"] - 30 * DAY_MS
+        assert retrained.window["cut_ts"] > tuning.window["cut_ts"]
