@@ -12,6 +12,9 @@ baselines answer the same cases through :func:`serve_cases`:
 - ``<model> served``: the tuned policy; ``<model> served, no live history`` the same policy
   with the live history hidden, so the paired difference says what the live events bring.
 
+A served row also holds its paired differences against its model's plain row (``vs_plain``),
+the best baseline by NDCG@10 (``vs_best_baseline``) and, in cold start, ``vs_no_history``.
+
 Protocols: ``leave-last-out`` (each user's last interaction at its moment, models fitted on
 the rest), ``temporal`` (test cut at :data:`TEST_QUANTILE` of time; known users, and all users)
 and ``cold-start`` (users first seen after the cut, n = 0 and :data:`HISTORY_LENGTHS`).
@@ -25,7 +28,7 @@ import pandas as pd
 
 from models.bundle import ModelBundle
 from models.evaluation import (
-    HISTORY_LENGTHS, Case, cold_start_cases, leave_last_split, list_metrics, quantile_ts, summarise,
+    HISTORY_LENGTHS, Case, Split, cold_start_cases, leave_last_split, list_metrics, quantile_ts, summarise,
     temporal_cases, time_cut,
 )
 from models.serving.offline import K, Ranker, popular, pure, serve_cases
@@ -38,6 +41,8 @@ TEST_QUANTILE = 0.8
 RECENT_DAYS = (3.0, 7.0, 30.0)
 """Half-lives of the popularity-of-recent-days baselines."""
 BASELINE = "most-popular"
+SELECTION = f"ndcg@{K}"
+"""Which baseline is the best one a served strategy is compared with."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,19 @@ class Served:
 
 
 def serve_models(frame: pd.DataFrame, names: Sequence[str], *, tune: bool = True, seed: int = 0,
-                 fit_frame: pd.DataFrame | None = None) -> dict[str, Served]:
-    """Each model trained on ``frame`` as the trainer does, and its policy tuned on ``frame``.
+                 split: Split | None = None) -> dict[str, Served]:
+    """Each model trained on ``frame`` as the trainer trains it, and its policy tuned on what it may see.
 
-    The bundle is fitted on ``fit_frame`` (default: all of ``frame``), e.g. leave-last-out's
-    train + validation part while its test items stay out of both.
+    Without ``split`` the model is refitted on all of ``frame`` (a time protocol's pre-cut
+    data) and the policy tuned on ``frame``; with a leave-last-out ``split`` of ``frame`` the
+    model is the trainer's train + validation fit and the policy is tuned on train + validation
+    alone, so no test item enters either.
     """
     served = {}
     for name in names:
-        result = train(name, frame, tune=tune, seed=seed, progress=False, refit_all=fit_frame is None)
-        served[name] = Served(result.bundle, result.params, tune_policy(frame, name, seed, params=result.params))
+        result = train(name, frame, tune=tune, seed=seed, progress=False, refit_all=split is None, split=split)
+        seen = frame if split is None else split.frame("train+validation")
+        served[name] = Served(result.bundle, result.params, tune_policy(seen, name, seed, params=result.params))
     return served
 
 
@@ -81,6 +89,7 @@ def score(rankers_: dict[str, Ranker], cases: Sequence[Case], events: pd.DataFra
     """One row per ranker: means, 95% intervals, paired differences against most-popular (and more)."""
     relevant = [c.relevant for c in cases]
     metrics = {label: list_metrics(serve_cases(r, cases, events), relevant, K) for label, r in rankers_.items()}
+    baselines = [label for label in metrics if " served" not in label]
     rows = []
     for label, values in metrics.items():
         row = {**labels, "ranker": label, **summarise(values, None if label == BASELINE else metrics[BASELINE])}
@@ -88,6 +97,8 @@ def score(rankers_: dict[str, Ranker], cases: Sequence[Case], events: pd.DataFra
         if label.endswith(" served"):
             name = label.removesuffix(" served")
             row["vs_plain"] = summarise(values, metrics[f"{name} plain"])["vs_baseline"]
+            row["best_baseline"] = max(baselines, key=lambda b: metrics[b][SELECTION].mean())
+            row["vs_best_baseline"] = summarise(values, metrics[row["best_baseline"]])["vs_baseline"]
             if f"{label}, no live history" in metrics:
                 row["vs_no_history"] = summarise(values, metrics[f"{label}, no live history"])["vs_baseline"]
         rows.append(row)
@@ -116,8 +127,7 @@ def leave_last_out(frame: pd.DataFrame, names: Sequence[str], *, tune: bool = Tr
                    seed: int = 0) -> tuple[list[dict], dict[str, Served]]:
     """Rows of leave-last-out: each user's test item asked at its moment, the models fitted on the rest."""
     split = leave_last_split(frame)
-    seen = split.frame("train+validation")
-    served = serve_models(seen, names, tune=tune, seed=seed, fit_frame=seen)
+    served = serve_models(frame, names, tune=tune, seed=seed, split=split)
     cases = [Case(user_id=int(u), ts=int(t), history=(), exclude=(), relevant=frozenset([int(m)]))
              for u, m, t in split.test[["user_id", "movie_id", "ts"]].itertuples(index=False)]
     return score(rankers(served, False), cases, split.frame("all"), {"protocol": "leave-last-out"}), served
