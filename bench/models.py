@@ -78,7 +78,8 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     fold_in_users = rng.choice(histories.index.to_numpy(), size=min(args.fold_in_users, len(histories)), replace=False)
     ranks = {}
-    report = {"data": "synthetic" if args.smoke else str(args.data), "dataset": split.stats(), "tuned": not args.no_tune, "models": {}}
+    report = {"data": "synthetic" if args.smoke else str(args.data), "dataset": split.stats(),
+              "tuned": not args.no_tune, "models": {}}
     for name in args.models.split(","):
         result = train(name, frame, tune=not args.no_tune, epochs=args.epochs, seed=args.seed,
                        split=split, progress=False)
@@ -114,7 +115,8 @@ def print_table(report: dict) -> None:
     header = ["model", "train s", "fit s"]
     for protocol in PROTOCOLS:
         header += [f"HR {protocol}", f"NDCG {protocol}"]
-    header += ["HR full 95% CI", "NDCG vs pop [95% CI]", "cov@10", "gini@10", "tail@10", "p50 ms", "p99 ms", "fold-in p50", "fold-in p99"]
+    header += ["HR full 95% CI", "NDCG vs pop [95% CI]", "cov@10", "gini@10", "tail@10", "p50 ms", "p99 ms",
+               "fold-in p50", "fold-in p99"]
     rows = []
     for name, m in report["models"].items():
         by_protocol = {r["protocol"]: r for r in m["metrics"]}
