@@ -104,8 +104,8 @@ async def wait_counting(proc: Worker, bootstrap: str, prefix: str, catalog: list
         user += 1
         await stream(bootstrap, prefix + "watch", [(user, m, int(time.time() * 1000)) for m in probes.values()])
         for _ in range(6):
-            answer = json.loads(proc.get(f"/recommend/{SENTINEL}?k={len(probes)}")[1])
-            if {m["movie_id"] for m in answer["movies"] if m["score"] > 0} == set(probes.values()):
+            answer = json.loads(proc.get(f"/recommend/{SENTINEL}?k={len(probes)}")[1])  # 503 early at start-up
+            if {m["movie_id"] for m in answer.get("movies", []) if m["score"] > 0} == set(probes.values()):
                 return sorted(probes.values())
             await asyncio.sleep(0.5)
     raise AssertionError(f"the worker never counted a movie of every partition\n{proc.log_tail()}")
