@@ -39,6 +39,7 @@ from app.metrics import (
     SNAPSHOT_BYTES_WRITTEN,
     SNAPSHOT_EVENTS_SKIPPED,
     SNAPSHOT_FILES_WRITTEN,
+    SNAPSHOT_LAST_FILE_TIMESTAMP,
     SNAPSHOT_PAUSED,
     SNAPSHOT_ROWS_WRITTEN,
     SNAPSHOT_STORE_AVAILABLE,
@@ -116,6 +117,7 @@ class MeteredStore(Store):
         if folder.startswith("topic="):
             SNAPSHOT_FILES_WRITTEN.labels(folder.removeprefix("topic=")).inc()
             SNAPSHOT_BYTES_WRITTEN.labels(folder.removeprefix("topic=")).inc(len(data))
+            SNAPSHOT_LAST_FILE_TIMESTAMP.labels(folder.removeprefix("topic=")).set_to_current_time()
 
     async def get(self, key: str) -> bytes:
         try:

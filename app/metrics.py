@@ -84,3 +84,17 @@ SPAM_THRESHOLD = Gauge(
 SPAM_LATE_EVENTS = Counter(
     "movierecs_spam_late_events_total",
     "Rate events that arrived after their window had closed, left out of its verdict.")
+
+CONSUMER_LAG = Gauge(
+    "movierecs_consumer_lag", "Log end offset minus committed offset, measured by the worker itself.",
+    ["group", "topic", "partition"])
+CONSUMER_LAG_STALE = Gauge(
+    "movierecs_consumer_lag_stale", "1 when the last lag reading of the group failed (the lag shown is older).",
+    ["group"])
+TABLE_ROWS = Gauge("movierecs_table_rows", "Rows of a table held by this worker (active and standby).", ["table"])
+TABLES_RECOVERED = Gauge("movierecs_tables_recovered", "1 once the tables are recovered from their changelogs.")
+BUILD_INFO = Gauge("movierecs_build_info", "Always 1: the version and git SHA of the running code.",
+                   ["version", "git_sha"])
+SNAPSHOT_LAST_FILE_TIMESTAMP = Gauge(
+    "movierecs_snapshot_last_file_timestamp_seconds", "Unix time this worker last stored a snapshot file.",
+    ["topic"])

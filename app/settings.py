@@ -180,6 +180,14 @@ class Settings(BaseSettings):
     spam_late_grace_s: int = Field(300, ge=0)
     """How far a partition's newest event time must pass a window's end before the window closes."""
 
+    # --- Observability -----------------------------------------------------------------
+    lag_interval_s: float = Field(10.0, gt=0)
+    """How often the worker measures its consumer lag and table sizes for /metrics and /health."""
+    lag_timeout_s: float = Field(5.0, gt=0)
+    """Longest a lag reading may take; a failed or slow one keeps the last value, flagged stale."""
+    otlp_endpoint: str = ""
+    """OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty turns tracing off at no cost."""
+
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
         return f"{self.topic_prefix}{name}"

@@ -1,0 +1,1 @@
+"""Observability measured by the worker itself: consumer lag, table state, build info, operator views."""
