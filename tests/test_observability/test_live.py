@@ -1,0 +1,54 @@
+"""Live: a real worker scraped by a real Prometheus (docker/'s config), alerts through a real
+Alertmanager to a Slack-shaped sink, the operator page in Chromium, and the dashboards' queries."""
+from __future__ import annotations
+
+import pytest
+
+from tests.test_observability.conftest import Observed
+from tests.test_observability.stack import WORKER_JOB, Prometheus, wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
+
+
+def test_the_worker_answered_scrapes_before_it_had_a_model(observed: Observed) -> None:
+    metrics = [(status, body) for path, status, body in observed.early if path == "/metrics"]
+    health = [(status, body) for path, status, body in observed.early if path == "/health"]
+    assert metrics and all(status == 200 for status, _ in metrics)
+    assert all("movierecs_tables_recovered" in body for _, body in metrics)
+    assert health and all(status == 503 and body["status"] == "unavailable" for status, body in health)
+    assert all(body["model"]["last_error"] for _, body in health if "model" in body)  # says why: no model yet
+    last = health[-1][1]
+    assert last["status"] == "unavailable" and last["tables"]["recovered"] is True
+    assert set(last["lag"]["groups"]) == {observed.app_id, f"{observed.app_id}-snapshots"}
+
+
+def test_request_counter_histogram_and_lag_arrive_with_their_labels(prometheus: Prometheus, observed: Observed) -> None:
+    instance = f"127.0.0.1:{observed.worker.port}"
+    answers = wait_until(lambda: prometheus.query(
+        f'movierecs_answers_total{{job="{WORKER_JOB}",instance="{instance}",via="http",status="200"}}'), 30, "answers")
+    assert sum(float(s["value"][1]) for s in answers) >= 40 and all(s["metric"]["strategy"] for s in answers)
+    buckets = prometheus.query(f'movierecs_answer_seconds_bucket{{job="{WORKER_JOB}",via="http"}}')
+    assert {s["metric"]["le"] for s in buckets} >= {"0.001", "+Inf"}
+    count = prometheus.query(f'sum(movierecs_answer_seconds_count{{job="{WORKER_JOB}",via="http"}})')
+    assert float(count[0]["value"][1]) >= 40
+    lag = wait_until(lambda: prometheus.query(
+        f'movierecs_consumer_lag{{job="{WORKER_JOB}",group="{observed.app_id}",topic="{observed.prefix}watch"}}'),
+        60, "watch lag of the worker group")
+    assert {s["metric"]["partition"] for s in lag} <= {"0", "1", "2", "3"} and all(float(s["value"][1]) >= 0 for s in lag)
+    stale = prometheus.query(f'movierecs_consumer_lag_stale{{job="{WORKER_JOB}",group="{observed.app_id}"}}')
+    assert float(stale[0]["value"][1]) == 0
+    assert prometheus.query(f'movierecs_tables_recovered{{instance="{instance}"}} == 1')
+    rows = prometheus.query(f'movierecs_table_rows{{instance="{instance}",table="user_history"}}')
+    assert float(rows[0]["value"][1]) >= 1
+    build = prometheus.query(f'movierecs_build_info{{instance="{instance}"}}')
+    assert build and build[0]["metric"]["git_sha"]
+    dead = wait_until(lambda: prometheus.query(f'movierecs_dead_letters_total{{job="{WORKER_JOB}",instance="{instance}"}}'),
+                      30, "dead letters")
+    assert sum(float(s["value"][1]) for s in dead) >= 2 and all(s["metric"]["reason"] for s in dead)
+
+
+def test_worker_down_fires_for_our_job_name(prometheus: Prometheus, dead_target: str) -> None:
+    firing = wait_until(lambda: prometheus.firing("MovieRecsWorkerDown"), 60, "MovieRecsWorkerDown firing")
+    assert [a["labels"]["instance"] for a in firing] == [dead_target]
+    assert all(a["labels"]["job"] == WORKER_JOB for a in firing)
+    assert not prometheus.firing("MovieRecsServiceDown")  # the other worker is up
