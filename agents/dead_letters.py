@@ -9,6 +9,7 @@ from agents.topics import dead_letters
 from app.schema_registry import codec_for
 from app.exceptions import BadEvent
 from app.metrics import DEAD_LETTERS
+from app.observability.recent import RECENT_DEAD_LETTERS
 from app.settings import get_settings
 
 _CODEC = codec_for("DeadLetter", get_settings().topic("dead-letters"))
@@ -32,4 +33,5 @@ def dead_letter_value(message: Message, error: BadEvent) -> bytes:
 async def send_dead_letter(message: Message, error: BadEvent) -> None:
     """Park ``message`` on the dead-letter topic, keyed by its source topic."""
     DEAD_LETTERS.labels(message.topic, error.category).inc()
+    RECENT_DEAD_LETTERS.add(message.topic, message.partition, message.offset, error.category, str(error))
     await dead_letters.send(key=message.topic.encode(), value=dead_letter_value(message, error))

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         autodiscover=["agents", "tables", "app.views", "app.reco_views", "app.commands", "app.snapshot_cli",
                       "app.model_cli", "app.fairness_views", "app.report_cli",
-                      "app.spam_views", "app.users_cli", "app.observability"],
+                      "app.spam_views", "app.users_cli", "app.observability", "app.operator_page"],
         origin="app",
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance

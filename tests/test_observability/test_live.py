@@ -2,6 +2,10 @@
 Alertmanager to a Slack-shaped sink, the operator page in Chromium, and the dashboards' queries."""
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tests.test_observability.conftest import Observed
@@ -66,3 +70,31 @@ def test_a_firing_rule_reaches_slack_through_the_real_alertmanager(prometheus: P
     attachment = message["attachments"][0]
     assert attachment["title"].startswith("[FIRING:1] MovieRecsWorkerDown (warning)")
     assert f"Worker {dead_target} is down" in attachment["text"]
+
+
+def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with a fresh profile and nothing fetched but the page."""
+    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
+                           "--virtual-time-budget=8000", *extra, url],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_operator_page_shows_live_figures_in_chromium(observed: Observed, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{observed.worker.port}/"
+    wait_until(lambda: not json.loads(observed.worker.get("/operator/data")[1])["lag"][observed.app_id]["stale"],
+               60, "a lag reading")
+    done = chromium(url, tmp_path / "profile-dom", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    for figure in ("fig-ingest", "fig-lag", "fig-answers", "fig-latency", "fig-tables", "fig-trust"):
+        section = dom.split(f'id="{figure}"', 1)[1].split("</section>", 1)[0]
+        assert "<svg" in section and ("<rect" in section or "<path" in section), f"{figure} is empty:\n{section[:500]}"
+    assert "tables recovered" in dom and observed.app_id in dom
+    dead = dom.split('id="dead-letters"', 1)[1].split("</section>", 1)[0]
+    assert "<table" in dead and observed.prefix + "watch" in dead  # the garbage we sent, with its reason
+    shot = tmp_path / "operator-page.png"
+    done = chromium(url, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1400,1100",
+                    "--hide-scrollbars")
+    assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
