@@ -2,13 +2,15 @@
 Alertmanager to a Slack-shaped sink, the operator page in Chromium, and the dashboards' queries."""
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_observability.conftest import Observed
+from tests.test_observability.conftest import Observed, produce
 from tests.test_observability.stack import WORKER_JOB, Prometheus, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -98,3 +100,21 @@ def test_operator_page_shows_live_figures_in_chromium(observed: Observed, tmp_pa
                     "--hide-scrollbars")
     assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_dashboard_query_runs_in_the_real_prometheus(prometheus: Prometheus, observed: Observed,
+                                                           kafka_bootstrap: str) -> None:
+    from tests.test_observability.test_dashboards import all_exprs
+
+    now = int(time.time() * 1000)  # events while Prometheus watches, so rates are not zero
+    asyncio.run(produce(kafka_bootstrap, observed.prefix,
+                        [{"ts": now, "user_id": u, "movie_id": 7, "minute": 2} for u in range(1, 30)], [b"junk"]))
+    with_data = {"Answers per second by status", "Consumer lag by group", "Events ingested per second", "Table rows",
+                 "Tables recovered", "Availability: workers up", "Build running", "Dead letters per second by reason",
+                 "p99 answer time by channel (SLO 10 ms)"}
+    wait_until(lambda: prometheus.query("topic:movierecs_events_ingested:rate5m > 0"), 60, "ingest rate recorded")
+    for board, title, expr in all_exprs():
+        answer = prometheus.query_range(expr)
+        assert answer["status"] == "success", f"{board}/{title}: {expr}\n{answer}"
+        if title in with_data:
+            assert answer["data"]["result"], f"{board}/{title} shows nothing: {expr}"
