@@ -18,6 +18,7 @@ from agents.reroute import reroute
 from app import app
 from app.schema_registry import codec_for
 from app.deployment import holder
+from app.observability import tracing
 from app.exceptions import BadEvent, OversizeEvent
 from app.faust_app import worker_id
 from app.partitioning import partition_of, user_key
@@ -49,9 +50,9 @@ def serve(record: dict[str, Any], started: float, partition: int | None = None) 
     return answer(request, user_history.get(user_key(request.user_id)), holder.current, WORKER, started)
 
 
-async def publish(result: dict[str, Any]) -> None:
-    """The answer on ``reco-responses``."""
-    await topics.reco_responses.send(key=result["request_id"].encode(), value=RESPONSE.encode(result))
+async def publish(result: dict[str, Any], headers: tracing.Headers | None = None) -> None:
+    """The answer on ``reco-responses`` (with the trace context in ``headers`` when tracing)."""
+    await topics.reco_responses.send(key=result["request_id"].encode(), value=RESPONSE.encode(result), headers=headers)
 
 
 @app.agent(topics.reco_request_sources)
@@ -77,5 +78,6 @@ async def answer_requests(stream: Any) -> None:
                               error=f"client_id {record['client_id'][:64]!r} is over its rate limit; retry in {wait:.2f} s")
         else:
             result = serve(record, started, message.partition)
+        headers = tracing.kafka_answered(message, record, started, topics.reco_responses.get_topic_name())
         answer_records.add(result, record, message.partition, via="kafka")
-        await publish(result)
+        await publish(result, headers)

@@ -14,6 +14,7 @@ from agents.recommend import serve
 from app import app
 from app.auth import API_KEY_HEADER, public
 from app.deployment import holder
+from app.observability import tracing
 from app.registry import Registry, RegistryError
 from app.partitioning import partition_of, user_key
 from app.serving import MAX_K
@@ -71,6 +72,7 @@ class Recommend(web.View):
         result = serve(record, started)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
+        tracing.http_answered(request, record, started, "/recommend/{user_id}")
         answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http")
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}

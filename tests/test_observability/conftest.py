@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests.kafka_tools import Worker, free_port
 from tests.test_integration.test_serving_kafka import frame_avro, registry_dir  # noqa: F401 - a fixture
-from tests.test_observability.stack import Alertmanager, Prometheus, SlackSink, wait_until
+from tests.test_observability.stack import Alertmanager, HttpSink, Prometheus, wait_until
 
 
 @dataclass
@@ -51,7 +51,8 @@ def ask(worker: Worker, path: str) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def observed(kafka_bootstrap: str, registry_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+def observed(kafka_bootstrap: str, registry_dir: Path, otlp_sink: HttpSink,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     """A worker started with an empty registry (it must answer scrapes without a model), then
     given the model, fed events and garbage, and asked for recommendations over HTTP."""
     tmp, run = tmp_path_factory.mktemp("observed"), uuid.uuid4().hex[:8]
@@ -62,7 +63,8 @@ def observed(kafka_bootstrap: str, registry_dir: Path, tmp_path_factory: pytest.
            "MOVIE_RECS_DATA_DIR": str(tmp / "faust"), "MOVIE_RECS_REGISTRY": f"file://{registry}",
            "MOVIE_RECS_SNAPSHOTS": f"file://{tmp / 'snapshots'}", "MOVIE_RECS_SERVE_MODEL": "als",
            "MOVIE_RECS_MODEL_RETRY_S": "1", "MOVIE_RECS_LAG_INTERVAL_S": "1",
-           "MOVIE_RECS_PARTITIONS": "4", "MOVIE_RECS_STANDBY_REPLICAS": "0"}
+           "MOVIE_RECS_PARTITIONS": "4", "MOVIE_RECS_STANDBY_REPLICAS": "0",
+           "MOVIE_RECS_OTLP_ENDPOINT": otlp_sink.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     worker = Worker(env, tmp / "worker.log").create_topics().start()
     seen = Observed(worker, env["MOVIE_RECS_APP_ID"], env["MOVIE_RECS_TOPIC_PREFIX"])
     try:
@@ -92,14 +94,22 @@ def observed(kafka_bootstrap: str, registry_dir: Path, tmp_path_factory: pytest.
 
 
 @pytest.fixture(scope="module")
-def slack_sink() -> Iterator[SlackSink]:
-    sink = SlackSink()
+def slack_sink() -> Iterator[HttpSink]:
+    sink = HttpSink("/services/T0/B0/test-hook")
     yield sink
     sink.stop()
 
 
 @pytest.fixture(scope="module")
-def alertmanager(slack_sink: SlackSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+def otlp_sink() -> Iterator[HttpSink]:
+    """Where the worker exports its spans over OTLP/HTTP (protobuf bodies)."""
+    sink = HttpSink("/v1/traces")
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def alertmanager(slack_sink: HttpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
     server = Alertmanager(tmp_path_factory.mktemp("alertmanager"), slack_sink.url)
     yield server
     server.stop()

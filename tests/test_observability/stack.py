@@ -121,17 +121,16 @@ class Prometheus(Process):
         return [a for a in alerts if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
 
 
-class SlackSink:
-    """An HTTP server that keeps every JSON body POSTed to it, as Slack's webhook would take it."""
+class HttpSink:
+    """An HTTP server that keeps every body POSTed to it: Slack's webhook, an OTLP collector."""
 
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
+    def __init__(self, path: str = "/") -> None:
+        self.posts: list[tuple[str, bytes]] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.messages.append({"path": self.path, **json.loads(body)})
+                sink.posts.append((self.path, self.rfile.read(int(self.headers.get("Content-Length", 0)))))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -140,8 +139,11 @@ class SlackSink:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/test-hook"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def json_messages(self) -> list[dict[str, Any]]:
+        return [{"path": path, **json.loads(body)} for path, body in list(self.posts)]
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -63,7 +63,7 @@ def test_worker_down_fires_for_our_job_name(prometheus: Prometheus, dead_target:
 def test_a_firing_rule_reaches_slack_through_the_real_alertmanager(prometheus: Prometheus, slack_sink,
                                                                   dead_target: str) -> None:
     def worker_down_message() -> list[dict]:
-        return [m for m in slack_sink.messages
+        return [m for m in slack_sink.json_messages()
                 if "MovieRecsWorkerDown" in m.get("attachments", [{}])[0].get("title", "")]
     messages = wait_until(worker_down_message, 90, "the WorkerDown message at the Slack sink")
     message = messages[0]
@@ -118,3 +118,83 @@ def test_every_dashboard_query_runs_in_the_real_prometheus(prometheus: Prometheu
         assert answer["status"] == "success", f"{board}/{title}: {expr}\n{answer}"
         if title in with_data:
             assert answer["data"]["result"], f"{board}/{title} shows nothing: {expr}"
+
+
+async def traced_request(bootstrap: str, prefix: str, tracer, request: dict) -> tuple[dict, list]:
+    """An outside client: produce a request in a span of its own, consume the answer and continue the trace."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind
+
+    from tests.test_integration.test_serving_kafka import frame_avro, unframe_avro
+
+    consumer = AIOKafkaConsumer(prefix + "reco-responses", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                group_id=f"traced-{request['request_id']}")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.1)
+        await consumer.seek_to_end()
+        with tracer.start_as_current_span(f"{prefix}reco-requests publish", kind=SpanKind.PRODUCER):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            await producer.send_and_wait(prefix + "reco-requests", frame_avro("RecoRequest", request),
+                                         key=str(request["user_id"]).encode(),
+                                         headers=[(k, v.encode()) for k, v in carrier.items()])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key != request["request_id"].encode():
+                        continue
+                    context = propagate.extract({k: v.decode() for k, v in record.headers})
+                    with tracer.start_as_current_span(f"{prefix}reco-responses process", context=context,
+                                                      kind=SpanKind.CONSUMER):
+                        answer = unframe_avro("RecoResponse", record.value)
+                    return answer, list(record.headers)
+        raise AssertionError("no answer")
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def test_one_trace_spans_the_clients_produce_the_workers_answer_and_the_response(
+        observed: Observed, otlp_sink, kafka_bootstrap: str) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import format_span_id, format_trace_id
+
+    client_spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(client_spans))
+    request = {"request_id": f"traced-{time.time_ns()}", "ts": int(time.time() * 1000), "user_id": 5, "k": 5,
+               "client_id": "outside", "exclude": []}
+    answer, headers = asyncio.run(traced_request(kafka_bootstrap, observed.prefix, provider.get_tracer("client"), request))
+    assert answer["status"] == 200 and "traceparent" in dict(headers)
+    produced, consumed = sorted(client_spans.get_finished_spans(), key=lambda s: s.start_time)
+    trace_id = produced.context.trace_id
+    assert consumed.context.trace_id == trace_id
+
+    def worker_spans() -> dict[str, object]:
+        spans = {}
+        for _, body in list(otlp_sink.posts):
+            export = ExportTraceServiceRequest.FromString(body)
+            for resource in export.resource_spans:
+                for scope in resource.scope_spans:
+                    spans.update({s.name: s for s in scope.spans if s.trace_id == trace_id.to_bytes(16, "big")})
+        return spans if len(spans) >= 2 else {}
+    spans = wait_until(worker_spans, 30, "the worker's spans at the OTLP sink")
+    process = spans[f"{observed.prefix}reco-requests process"]
+    publish = spans[f"{observed.prefix}reco-responses publish"]
+    assert process.parent_span_id == produced.context.span_id.to_bytes(8, "big")  # the client's span continued
+    assert publish.parent_span_id == process.span_id
+    assert consumed.parent.span_id.to_bytes(8, "big") == publish.span_id  # the response continues it again
+    attributes = {a.key: a.value.string_value for a in process.attributes}
+    assert attributes["messaging.system"] == "kafka" and attributes["messaging.kafka.message.key"] == "5"
+    status, body = observed.worker.get(f"/trace/{request['request_id']}")
+    assert status == 200 and json.loads(body)["request"]["trace_id"] == format_trace_id(trace_id)
+    assert format_span_id(consumed.parent.span_id) == publish.span_id.hex()
