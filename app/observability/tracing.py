@@ -55,6 +55,18 @@ def _carrier(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) 
             for name, value in items if value is not None}
 
 
+W3C_HEADERS = ("traceparent", "tracestate")
+
+
+def trace_context(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> Headers:
+    """The W3C trace headers of a message, to pass on with a copy of it (a rerouted request).
+
+    Passed on whether or not this worker traces: the worker that answers may.
+    """
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(name, value) for name, value in items if name.lower() in W3C_HEADERS]
+
+
 def _wall_ns(started: float) -> int:
     """The wall-clock time of a ``time.perf_counter()`` reading (spans take epoch nanoseconds)."""
     return time.time_ns() - int((time.perf_counter() - started) * 1e9)

@@ -1,6 +1,7 @@
 """Tracing helpers: off costs nothing, on they continue a producer's trace across the Kafka hop."""
 from __future__ import annotations
 
+import asyncio
 import time
 from types import SimpleNamespace
 from typing import Iterator
@@ -14,6 +15,8 @@ from opentelemetry.trace import SpanKind, format_trace_id
 
 from app.observability import tracing
 from app.settings import Settings
+from tests.test_agents.test_recommend import serving  # noqa: F401 - fixtures
+from tests.test_app.test_serving import deployed  # noqa: F401
 
 
 @pytest.fixture
@@ -86,3 +89,35 @@ def test_an_http_request_continues_its_traceparent_header(exported: InMemorySpan
     assert server.kind == SpanKind.SERVER and server.name == "GET /recommend/{user_id}"
     assert server.parent.span_id == caller.get_span_context().span_id
     assert record["trace_id"] == format_trace_id(caller.get_span_context().trace_id)
+
+
+def test_trace_context_is_kept_for_a_copy_and_nothing_else() -> None:
+    headers = [("traceparent", b"00-ab-cd-01"), ("movierecs-origin", b"x"), ("TraceState", b"k=v")]
+    assert tracing.trace_context(headers) == [("traceparent", b"00-ab-cd-01"), ("TraceState", b"k=v")]
+    assert tracing.trace_context({"traceparent": b"t"}) == [("traceparent", b"t")] and tracing.trace_context(None) == []
+
+
+async def test_the_agent_continues_a_clients_trace_and_a_stray_keeps_it(serving, deployed,  # noqa: F811
+                                                                        exported: InMemorySpanExporter) -> None:
+    from agents.recommend import answer_requests
+    from app.partitioning import partition_of, user_key
+    from tables import trace_key, traces
+    from tests.test_agents.test_recommend import encoded
+
+    produced, headers = client_headers(TracerProvider().get_tracer("client"), "reco-requests publish")
+    user = int(deployed.bundle.maps.users.raw[0])
+    owner = partition_of(user_key(user), 8)
+    async with answer_requests.test_context() as agent:
+        await agent.put(encoded("traced", user), key=user_key(user), partition=owner, headers=headers)
+        await agent.put(encoded("stray", user), key=user_key(user), partition=(owner + 1) % 8, headers=headers)
+        await asyncio.sleep(0.1)
+    trace_id = produced.get_span_context().trace_id
+    (answered,) = serving["reco-responses"].call_args_list
+    assert dict(answered.kwargs["headers"])["traceparent"].decode().split("-")[1] == format_trace_id(trace_id)
+    spans = exported.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {trace_id}
+    (process,) = [s for s in spans if s.kind == SpanKind.CONSUMER]  # the stray is moved, not answered
+    assert process.name.endswith(" process") and process.parent.span_id == produced.get_span_context().span_id
+    assert traces.row(trace_key(owner, "traced"))["request"]["trace_id"] == format_trace_id(trace_id)
+    (moved,) = serving["reco-requests-rerouted"].call_args_list
+    assert ("traceparent", dict(headers)["traceparent"]) in moved.kwargs["headers"]
