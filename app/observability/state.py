@@ -35,6 +35,9 @@ async def count_rows(tables: Iterable[Any]) -> dict[str, int]:
     loop = asyncio.get_running_loop()
     rows = {}
     for table in tables:
-        rows[table.name] = len(table.data) if _is_in_memory(table) else await loop.run_in_executor(None, len, table.data)
+        if _is_in_memory(table):
+            rows[table.name] = len(table.data)
+        else:
+            rows[table.name] = await loop.run_in_executor(None, len, table.data)
         TABLE_ROWS.labels(table.name).set(rows[table.name])
     return rows
