@@ -1,1 +1,1 @@
-"""Observability measured by the worker itself: consumer lag, table state, build info, operator views."""
+"""Observability measured by the worker itself: consumer lag, table state, build info, tracing."""
