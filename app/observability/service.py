@@ -29,7 +29,11 @@ TABLES_RECOVERED.set_function(lambda: float(app.tables.recovery.completed.is_set
 
 
 class ObserverService(Service):
-    """Every ``lag_interval_s``: one lag reading per group and the tables' row counts."""
+    """Every ``lag_interval_s``: one lag reading per group and the tables' row counts.
+
+    A dependency of the app rather than an ``app.service``: those start only once table
+    recovery is done, and a long recovery is when the lag matters most.
+    """
 
     async def on_start(self) -> None:
         info = await publish_build_info()
@@ -54,5 +58,5 @@ async def lag_health() -> tuple[bool, dict[str, Any]]:
     return True, {"groups": MONITOR.as_dict(), "table_rows": dict(TABLE_COUNTS)}
 
 
-app.service(ObserverService)
+app.add_dependency(ObserverService(beacon=app.beacon))
 HEALTH_CHECKS["lag"] = lag_health

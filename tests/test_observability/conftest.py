@@ -69,12 +69,13 @@ def observed(kafka_bootstrap: str, registry_dir: Path, otlp_sink: HttpSink,
     seen = Observed(worker, env["MOVIE_RECS_APP_ID"], env["MOVIE_RECS_TOPIC_PREFIX"])
     try:
         worker.wait_web(status=200)
-        # Until the model arrives the worker recovers its tables and then runs without a model.
+        # Until the model arrives the worker recovers its tables, reads its lag, and runs without a model.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             health = ask(worker, "/health")
             seen.early += [("/metrics", *ask(worker, "/metrics")), ("/health", *health)]
-            if health[1].get("tables", {}).get("recovered") and "lag" in health[1]:
+            groups = health[1].get("lag", {}).get("groups", {}).values()
+            if health[1].get("tables", {}).get("recovered") and groups and not any(g["stale"] for g in groups):
                 break
             time.sleep(0.3)
         staged = tmp / "staged"

@@ -27,6 +27,7 @@ def test_the_worker_answered_scrapes_before_it_had_a_model(observed: Observed) -
     last = health[-1][1]
     assert last["status"] == "unavailable" and last["tables"]["recovered"] is True
     assert set(last["lag"]["groups"]) == {observed.app_id, f"{observed.app_id}-snapshots"}
+    assert not any(group["stale"] for group in last["lag"]["groups"].values())  # read without a model
 
 
 def test_request_counter_histogram_and_lag_arrive_with_their_labels(prometheus: Prometheus, observed: Observed) -> None:
