@@ -64,7 +64,8 @@ def observed(kafka_bootstrap: str, registry_dir: Path, otlp_sink: HttpSink,
            "MOVIE_RECS_SNAPSHOTS": f"file://{tmp / 'snapshots'}", "MOVIE_RECS_SERVE_MODEL": "als",
            "MOVIE_RECS_MODEL_RETRY_S": "1", "MOVIE_RECS_LAG_INTERVAL_S": "1",
            "MOVIE_RECS_PARTITIONS": "4", "MOVIE_RECS_STANDBY_REPLICAS": "0",
-           "MOVIE_RECS_OTLP_ENDPOINT": otlp_sink.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+           "MOVIE_RECS_OTLP_ENDPOINT": otlp_sink.url, "OTEL_BSP_SCHEDULE_DELAY": "200",
+           "MOVIE_RECS_FAIRNESS_GAUGE_INTERVAL_S": "1"}
     worker = Worker(env, tmp / "worker.log").create_topics().start()
     seen = Observed(worker, env["MOVIE_RECS_APP_ID"], env["MOVIE_RECS_TOPIC_PREFIX"])
     try:
