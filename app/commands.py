@@ -14,6 +14,8 @@ from faust.cli import option
 from faust.cli.faust import cli
 
 from app import app
+from app.kafka_errors import kafka_errors
+from app.catalog.loader import catalog_records, publish as publish_catalog
 from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.settings import Settings, get_settings
@@ -31,8 +33,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
     """
     from agents.topics import ALL_TOPICS
     import tables  # noqa: F401 - registers the tables whose changelogs are created here
+    import tables.catalog  # noqa: F401 - the global catalog table
 
-    wanted = {name: (topic.partitions or settings.partitions, {})
+    wanted = {name: (topic.partitions or settings.partitions,
+                     {"cleanup.policy": "compact"} if topic.compacting else {})
               for topic in ALL_TOPICS for name in topic.topics}
     for table in app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = (
@@ -60,7 +64,9 @@ def topics() -> None:
 @topics.command("create")
 def topics_create() -> None:
     """Create the app's topics that do not exist yet."""
-    created = asyncio.run(ensure_topics(get_settings()))
+    settings = get_settings()
+    with kafka_errors(settings):
+        created = asyncio.run(ensure_topics(settings))
     click.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 
@@ -153,10 +159,13 @@ async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes:
             ts=interactions["ts"] + (int(time.time() * 1000) - int(interactions["ts"].max())))
     stream = build_stream(interactions, seed=seed, max_minutes=max_minutes,
                           request_share=request_share, spam_users=spam_users)
-    await ensure_topics(settings)
-    started = time.monotonic()
-    counts = await produce(settings, stream, rate, limit)
+    with kafka_errors(settings):
+        await ensure_topics(settings)
+        movies = await publish_catalog(settings, catalog_records(source, seed))
+        started = time.monotonic()
+        counts = await produce(settings, stream, rate, limit)
     seconds = time.monotonic() - started
     total = sum(counts.values())
-    self.say(f"sent {total} events in {seconds:.1f}s ({total / max(seconds, 1e-9):,.0f}/s): {counts}"
+    self.say(f"sent {movies} movies to the catalog and {total} events in {seconds:.1f}s "
+             f"({total / max(seconds, 1e-9):,.0f}/s): {counts}"
              + (f"; spam users {sorted(stream.spammers)}" if stream.spammers else ""))

@@ -74,3 +74,5 @@ FAIRNESS_AMPLIFICATION = Gauge(
     ["arm", "tier"])
 FAIRNESS_RESPONSES = Gauge(
     "movierecs_fairness_responses", "Served responses counted in the current exposure window.", ["arm"])
+
+CATALOG_MOVIES = Gauge("movierecs_catalog_movies", "Movies in this worker's catalog table.")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faust.cli import option
 from faust.cli.faust import cli
 
@@ -71,7 +72,20 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
     if not snapshot.manifest.files:
         raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
     frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
-    return TrainingData(frame, {}, json.loads(snapshot.manifest.to_json()))
+    movies, catalog = await snapshot_catalog(settings)
+    manifest = {**json.loads(snapshot.manifest.to_json()), "catalog": catalog}
+    return TrainingData(frame, {m: movie["title"] for m, movie in movies.items()}, manifest)
+
+
+async def snapshot_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """The catalog from the movies topic for a run on snapshots; none (and why) if Kafka is down."""
+    from app.catalog.loader import read_catalog
+
+    try:
+        return await asyncio.wait_for(read_catalog(settings), 60)
+    except (OSError, asyncio.TimeoutError, KafkaError) as exc:
+        click.echo(f"warning: no catalog from Kafka ({exc!r}); titles come from the live catalog table", err=True)
+        return {}, {"error": repr(exc)}
 
 
 def _titles(catalog: Any) -> dict[int, str]:
