@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from app.catalog import check_movie, movie_key, records_from_frame
 from app.exceptions import BadEvent
@@ -53,14 +54,12 @@ async def read_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], d
     await consumer.start()
     movies: dict[int, dict[str, Any]] = {}
     try:
-        await consumer.topics()  # a metadata refresh, so a topic made a moment ago is known
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in await _partitions(settings, topic)]
         ends = await consumer.end_offsets(tps) if tps else {}
         if tps:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in records:
                     _apply(movies, codec, record, settings.max_movie_id)
@@ -70,6 +69,17 @@ async def read_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], d
     described = {"topic": topic, "end_offsets": {str(tp.partition): ends[tp] for tp in ends},
                  "movies": len(movies), "sha256": digest}
     return movies, described
+
+
+async def _partitions(settings: Settings, topic: str) -> list[int]:
+    """The partitions of ``topic``; none when it does not exist (an empty catalog)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in described.get("partitions") or ())
 
 
 def _apply(movies: dict[int, dict[str, Any]], codec: Any, record: Any, max_movie_id: int) -> None:
