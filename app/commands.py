@@ -14,6 +14,7 @@ from faust.cli import option
 from faust.cli.faust import cli
 
 from app import app
+from app.console import async_command
 from app.kafka_errors import kafka_errors
 from app.catalog.loader import catalog_records, publish as publish_catalog
 from app.schema_registry import codec_for
@@ -122,7 +123,7 @@ async def _as_async(events: Any) -> Any:
         yield event
 
 
-@app.command(
+@async_command(
     option("--data", "source", default="synthetic", show_default=True,
            help="'synthetic' or a MovieLens folder."),
     option("--rate", default=0.0, show_default=True, help="Events per second; 0 = as fast as possible."),
@@ -141,14 +142,14 @@ async def _as_async(events: Any) -> Any:
     option("--smoke", is_flag=True, default=False, help="Closed loop: a tiny run (CI)."),
     option("--out", default="docs/figures", show_default=True, help="Closed loop: where the table and plots go."),
 )
-async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes: int,
+async def simulate(source: str, rate: float, limit: int, max_minutes: int,
                    request_share: float, spam_users: int, seed: int, now: bool, closed_loop: bool,
                    days: int, retrain_every: int, strategies: str, smoke: bool, out: str) -> None:
     """Produce a realistic stream of watch, rate and request events to Kafka (or run the closed loop)."""
     if closed_loop:
         from app.simulation_cli import run_closed_loop_command
 
-        self.say(run_closed_loop_command(source, seed, days, retrain_every, strategies, smoke, Path(out)))
+        click.echo(run_closed_loop_command(source, seed, days, retrain_every, strategies, smoke, Path(out)))
         return
     from models.data.events import build_stream
 
@@ -159,13 +160,12 @@ async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes:
             ts=interactions["ts"] + (int(time.time() * 1000) - int(interactions["ts"].max())))
     stream = build_stream(interactions, seed=seed, max_minutes=max_minutes,
                           request_share=request_share, spam_users=spam_users)
-    with kafka_errors(settings):
-        await ensure_topics(settings)
-        movies = await publish_catalog(settings, catalog_records(source, seed))
-        started = time.monotonic()
-        counts = await produce(settings, stream, rate, limit)
+    await ensure_topics(settings)
+    movies = await publish_catalog(settings, catalog_records(source, seed))
+    started = time.monotonic()
+    counts = await produce(settings, stream, rate, limit)
     seconds = time.monotonic() - started
     total = sum(counts.values())
-    self.say(f"sent {movies} movies to the catalog and {total} events in {seconds:.1f}s "
+    click.echo(f"sent {movies} movies to the catalog and {total} events in {seconds:.1f}s "
              f"({total / max(seconds, 1e-9):,.0f}/s): {counts}"
              + (f"; spam users {sorted(stream.spammers)}" if stream.spammers else ""))

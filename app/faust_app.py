@@ -10,6 +10,7 @@ import socket
 import faust
 
 from app.faust_consumer import Consumer
+from app.http_errors import json_errors
 from app.kafka_security import broker_credentials
 from app.settings import Settings, get_settings
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
                       "app.model_cli", "app.fairness_views", "app.report_cli",
                       "app.catalog_cli"],
         origin="app",
+        web_application_options={"middlewares": [json_errors]},
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
     return app

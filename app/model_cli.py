@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from faust.cli import option
 from faust.cli.faust import cli
 
-from app import app
+from app.console import async_command
 from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.provenance import dataset_id, file_digest, git_sha
@@ -70,7 +70,10 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
                          until=datetime.fromisoformat(until) if until else None)
     snapshot = await read_snapshot(open_store(settings.snapshots, settings), span)
     if not snapshot.manifest.files:
-        raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
+        raise click.ClickException(
+            f"no snapshot files in {settings.snapshots} between {since or 'the start'} and {until or 'now'}: "
+            "snapshots are written by a running worker (`movie-recs worker`) from the events it ingests; "
+            "see `movie-recs snapshots list`, or train on `--data synthetic` or a MovieLens folder")
     frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
     movies, catalog = await snapshot_catalog(settings)
     manifest = {**json.loads(snapshot.manifest.to_json()), "catalog": catalog}
@@ -105,7 +108,7 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
         await producer.stop()
 
 
-@app.command(
+@async_command(
     option("--model", "model", default="all", show_default=True,
            type=click.Choice(["popularity", "itemcf", "als", "ncf", "all"])),
     option("--data", "source", default="", help="A MovieLens folder or 'synthetic'; default: the snapshots."),
@@ -116,7 +119,7 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
     option("--tune-serving/--no-tune-serving", default=True, show_default=True,
            help="Choose the trending half-life and fold-in blend on validation data."),
 )
-async def train(self: Any, model: str, source: str, since: str | None, until: str | None,
+async def train(model: str, source: str, since: str | None, until: str | None,
                 tune: bool, epochs: int | None, tune_serving: bool) -> None:
     """Train, evaluate and register models; the card records the code and data they came from."""
     from models.factory import MODEL_NAMES
@@ -135,16 +138,17 @@ async def train(self: Any, model: str, source: str, since: str | None, until: st
             tuning = await asyncio.to_thread(tune_policy, data.frame, name, 0, params=result.params)
             card["policy"] = tuning.card()
         version = await registry.register(result.bundle, card, extras)
+        await announce(settings, "register", name, version, f"trained on {data.snapshot_id[:12]}")
         full = next(r for r in result.metrics if r["protocol"] == "full")
-        self.say(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
+        click.echo(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
                  f"({result.training_seconds:.1f}s)")
 
 
-@app.command(
+@async_command(
     option("--json", "as_json", is_flag=True, default=False, help="One JSON object per model and protocol."),
     option("--all-versions", is_flag=True, default=False, help="Every version, not only the newest."),
 )
-async def evaluate(self: Any, as_json: bool, all_versions: bool) -> None:
+async def evaluate(as_json: bool, all_versions: bool) -> None:
     """The offline metrics of the registered models, all measured by one protocol and code."""
     registry = open_registry(get_settings())
     rows = []
@@ -224,8 +228,13 @@ def registry_rollback(name: str, reason: str) -> None:
     _announce(settings, "rollback", name, stages["production"], reason)
 
 
-def _announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+async def announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    """Publish a model event; the registry has changed already, so a Kafka failure only warns."""
     try:
-        asyncio.run(publish_model_event(settings, action, name, version, reason))
-    except Exception as exc:  # the registry changed; workers pick it up when Kafka is back
+        await publish_model_event(settings, action, name, version, reason)
+    except Exception as exc:  # workers pick the registry's state up when they (re)start
         click.echo(f"warning: could not publish the {action} on model-events: {exc!r}", err=True)
+
+
+def _announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    asyncio.run(announce(settings, action, name, version, reason))

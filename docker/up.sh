@@ -35,8 +35,22 @@ for _ in $(seq 60); do curl -fs "localhost:$PORT/metrics" >/dev/null 2>&1 && bre
 
 DATA="${MOVIE_RECS_DEMO_DATA:-synthetic}"
 movie-recs simulate --data "$DATA" --limit "${MOVIE_RECS_DEMO_EVENTS:-300000}"
-movie-recs train --model "${MOVIE_RECS_SERVE_MODEL:-als}" --data "$DATA"
-for _ in $(seq 60); do curl -fs "localhost:$PORT/health" >/dev/null 2>&1 && break; sleep 1; done
+MODEL="${MOVIE_RECS_SERVE_MODEL:-als}"
+TRAINED="$(movie-recs train --model "$MODEL" --data "$DATA" | tee /dev/stderr | awk -v m="$MODEL" '$1 == m {sub(":", "", $2); print $2}')"
+# train publishes `register`; a worker with no production version swaps to it, one that has
+# a production version keeps serving that until `movie-recs registry promote`.
+SERVED=""
+for _ in $(seq 120); do
+  SERVED="$(curl -fs "localhost:$PORT/rollout/status" 2>/dev/null | python3 -c 'import json,sys; print((json.load(sys.stdin)["stable"] or {}).get("model_version",""))' 2>/dev/null || true)"
+  [[ "$SERVED" == "$TRAINED" ]] && break
+  sleep 1
+done
+if [[ "$SERVED" == "$TRAINED" ]]; then
+  echo "the worker serves $MODEL $TRAINED, the version just trained"
+else
+  echo "warning: the worker serves '${SERVED:-nothing}', not the version just trained ($TRAINED);" \
+       "a production version is set? promote it: movie-recs registry promote $MODEL $TRAINED" >&2
+fi
 echo
 echo "ingested so far:"; curl -fs "localhost:$PORT/metrics" | grep '^movierecs_events_ingested_total'
 echo "user 1:"; curl -fs "localhost:$PORT/users/1"; echo
