@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.kafka_security import client_kwargs
 from app.partitioning import user_key
 from app.settings import Settings, get_settings
 from app.snapshots import Manifest, SnapshotRange, build_manifest, read_snapshot
+from app.snapshots.compaction import Policy, Report, compact
 from app.storage import open_store
 
 TOPICS = ("watch", "rate")
@@ -80,6 +82,28 @@ def snapshots_manifest(since: datetime | None, until: datetime | None, topics: t
     """The manifest of the files whose hour overlaps [since, until); its id is the data_snapshot_id."""
     span = SnapshotRange(topics=topics or TOPICS, since=_utc(since), until=_utc(until))
     echo_manifest(asyncio.run(manifest_of(get_settings(), span)), as_json)
+
+
+async def compact_all(settings: Settings, topics: tuple[str, ...], min_age_s: float) -> list[Report]:
+    """Compact the closed files of ``topics`` in the configured store (every partition)."""
+    policy = Policy.at(int(time.time() * 1000), min_age_s, settings.snapshot_compact_target_bytes,
+                       settings.snapshot_compact_max_hours)
+    async with open_store(settings.snapshots, settings) as store:
+        return [await compact(store, topic, policy) for topic in topics]
+
+
+@snapshots.command("compact")
+@topic_option
+@click.option("--min-age-hours", type=float, default=None,
+              help="Merge files whose span ended this long ago; default MOVIE_RECS_SNAPSHOT_COMPACT_MIN_AGE_S.")
+def snapshots_compact(topics: tuple[str, ...], min_age_hours: float | None) -> None:
+    """Merge each partition's consecutive closed files into larger ones (safe beside running workers)."""
+    settings = get_settings()
+    min_age_s = settings.snapshot_compact_min_age_s if min_age_hours is None else min_age_hours * 3600
+    for report in asyncio.run(compact_all(settings, topics or TOPICS, min_age_s)):
+        click.echo(json.dumps({"topic": report.topic, "files_before": report.files_before,
+                               "files_after": report.files_after, "merged": len(report.merged),
+                               "deleted": report.deleted, "failed": report.failed}))
 
 
 async def ensure_topic(settings: Settings, name: str) -> None:
