@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
                       "app.catalog_cli"],
         origin="app",
         web_application_options={"middlewares": [json_errors]},
+        Worker="app.worker:BoundedStopWorker",
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
     return app

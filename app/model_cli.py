@@ -74,10 +74,19 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
             f"no snapshot files in {settings.snapshots} between {since or 'the start'} and {until or 'now'}: "
             "snapshots are written by a running worker (`movie-recs worker`) from the events it ingests; "
             "see `movie-recs snapshots list`, or train on `--data synthetic` or a MovieLens folder")
-    frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"))
+    frame = interactions_from_events(*(within(snapshot.frame(t), span) for t in ("watch", "rate")))
     movies, catalog = await snapshot_catalog(settings)
     manifest = {**json.loads(snapshot.manifest.to_json()), "catalog": catalog}
     return TrainingData(frame, {m: movie["title"] for m, movie in movies.items()}, manifest)
+
+
+def within(events: Any, span: Any) -> Any:
+    """The events whose time lies in the range: files are hour-grained, compacted ones span many hours."""
+    if span.since is not None:
+        events = events[events["ts"] >= int(span.since.timestamp() * 1000)]
+    if span.until is not None:
+        events = events[events["ts"] < int(span.until.timestamp() * 1000)]
+    return events
 
 
 async def snapshot_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:

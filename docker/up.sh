@@ -6,21 +6,36 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PORT="${MOVIE_RECS_WEB_PORT:-8080}"
+MOVIE_RECS_STOP_TIMEOUT_S="${MOVIE_RECS_STOP_TIMEOUT_S:-30}"
 RUN_DIR="data/run"
 PIDFILE="$RUN_DIR/worker.pid"
 mkdir -p "$RUN_DIR"
 
+BROKER_MARK="$RUN_DIR/broker-started-here"
+
 stop() {
+  # The worker first, while the broker still takes its last commits; it exits by itself
+  # within MOVIE_RECS_STOP_TIMEOUT_S (30 s) even if the broker is gone.
   if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    kill "$(cat "$PIDFILE")" && echo "worker stopped"
+    pid="$(cat "$PIDFILE")"
+    kill -TERM "$pid"
+    for _ in $(seq $(( ${MOVIE_RECS_STOP_TIMEOUT_S%.*} + 10 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; echo "worker killed (did not stop in time)"; else echo "worker stopped"; fi
   fi
   rm -f "$PIDFILE"
-  bash docker/kafka/local-kafka.sh stop
+  # Only a broker this script started: one that was already running belongs to someone else.
+  if [[ -f "$BROKER_MARK" ]]; then
+    bash docker/kafka/local-kafka.sh stop
+    rm -f "$BROKER_MARK"
+  fi
 }
 [[ "${1:-}" == "stop" ]] && { stop; exit 0; }
 
 python3 -m pip install --quiet --disable-pip-version-check -e .
-bash docker/kafka/local-kafka.sh start
+if ! bash docker/kafka/local-kafka.sh status >/dev/null 2>&1; then
+  bash docker/kafka/local-kafka.sh start
+  touch "$BROKER_MARK"
+fi
 export MOVIE_RECS_KAFKA_BOOTSTRAP="127.0.0.1:${MOVIE_RECS_KAFKA_PORT:-9092}"
 movie-recs topics create
 
