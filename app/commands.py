@@ -57,6 +57,21 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
+# Faust's `models` and `model` list faust.Record classes, not recommenders (`registry list`
+# does); its `agents` fails on agents that read several topics. Ours lists them instead.
+for _faust_command in ("models", "model", "agents"):
+    cli.commands.pop(_faust_command, None)
+
+
+@cli.command("agents")
+def agents() -> None:
+    """The stream processors of a worker, the topics each reads, and what it does."""
+    app.discover()
+    for agent in sorted(app.agents.values(), key=lambda a: a.name.rsplit(".", 1)[-1]):
+        names = sorted(agent.channel.topics) if hasattr(agent.channel, "topics") else [str(agent.channel)]
+        click.echo(f"{agent.name.rsplit('.', 1)[-1]:<24} {', '.join(names):<48} {(agent.help or '').strip()}")
+
+
 @cli.group()
 def topics() -> None:
     """Kafka topics of the app."""
@@ -81,9 +96,17 @@ def data() -> None:
 @click.option("--dest", default="./data/movielens", show_default=True, help="Folder to unpack into.")
 def data_download(name: str, dest: str) -> None:
     """Fetch a MovieLens archive from GroupLens and verify its SHA-256."""
-    from models.data.download import download
+    from models.data.download import ChecksumError, download
 
-    click.echo(download(name, dest, base_url=get_settings().movielens_url))
+    base_url = get_settings().movielens_url
+    try:
+        folder = download(name, dest, base_url=base_url)
+    except (OSError, ChecksumError) as exc:  # no network, a proxy's error page, a bad mirror
+        raise click.ClickException(
+            f"could not download {name} from {base_url} ({exc}); without network, unpack the archive "
+            f"into {dest}/{name} yourself, or set MOVIE_RECS_MOVIELENS_URL to a mirror") from None
+    click.echo(folder)
+    click.echo(f"next: movie-recs catalog load {folder}   and   movie-recs simulate --data {folder}", err=True)
 
 
 def load_source(source: str, seed: int) -> Any:

@@ -34,6 +34,7 @@ def async_command(*options: Callable[[Any], Any], group: click.Group = cli) -> C
         def command(**kwargs: Any) -> None:
             try:
                 run(fn(**kwargs))
+                sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
             except BrokenPipeError:
                 # The reader went away (`| head`): stop writing, and keep Python's exit-time
                 # flush from raising the same error again.

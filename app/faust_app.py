@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         autodiscover=["agents", "tables", "app.views", "app.reco_views", "app.commands", "app.snapshot_cli",
                       "app.model_cli", "app.fairness_views", "app.report_cli",
-                      "app.catalog_cli"],
+                      "app.catalog_cli", "app.send_cli"],
         origin="app",
         web_application_options={"middlewares": [json_errors]},
         Worker="app.worker:BoundedStopWorker",

@@ -23,5 +23,7 @@ def kafka_errors(settings: Settings) -> Iterator[None]:
     """Turn "no broker there" into a ``click.ClickException`` naming the address."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # our own stdout closed (`| head`), not the broker
     except (KafkaConnectionError, KafkaTimeoutError, ConnectionError) as exc:
         raise click.ClickException(unreachable_message(settings, exc)) from None

@@ -14,6 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faust.cli.faust import cli
 
 from app.codec import AvroCodec
+from app.console import run
 from app.kafka_security import client_kwargs
 from app.partitioning import user_key
 from app.settings import Settings, get_settings
@@ -22,6 +23,8 @@ from app.snapshots.compaction import Policy, Report, compact
 from app.storage import open_store
 
 TOPICS = ("watch", "rate")
+LIVE_SOURCES = {"watch", "rate", "watch-rerouted", "rate-rerouted"}
+"""Topics the ingest agents read: a replay into one doubles its events."""
 CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent")}
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -158,10 +161,16 @@ async def replay(settings: Settings, topic: str, to_topic: str, since: datetime 
 @click.option("--topic", required=True, type=click.Choice(TOPICS), help="Which events to replay.")
 @click.option("--to-topic", required=True,
               help="Logical topic to publish to (the topic prefix is added), e.g. watch-backfill.")
-def snapshots_replay(since: datetime | None, until: datetime | None, topic: str, to_topic: str) -> None:
+@click.option("--force", is_flag=True, help="Allow a topic the workers ingest (its events would count twice).")
+def snapshots_replay(since: datetime | None, until: datetime | None, topic: str, to_topic: str, force: bool) -> None:
     """Re-publish the snapshotted events of a time range into a topic, for backfills."""
+    if to_topic in LIVE_SOURCES and not force:
+        raise click.ClickException(
+            f"{to_topic} is a topic the workers ingest: replaying into it counts these events a second time "
+            "(histories, trending, snapshots). Replay into a topic of its own (e.g. --to-topic "
+            f"{topic}-backfill), or pass --force if doubling is what you want")
     settings = get_settings()
-    sent, snapshot_id = asyncio.run(replay(settings, topic, to_topic, _utc(since), _utc(until)))
+    sent, snapshot_id = run(replay(settings, topic, to_topic, _utc(since), _utc(until)))
     summary: dict[str, Any] = {"topic": topic, "to_topic": settings.topic(to_topic), "events": sent,
                                "data_snapshot_id": snapshot_id}
     click.echo(json.dumps(summary))
