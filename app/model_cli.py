@@ -131,6 +131,8 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
 async def train(model: str, source: str, since: str | None, until: str | None,
                 tune: bool, epochs: int | None, tune_serving: bool) -> None:
     """Train, evaluate and register models; the card records the code and data they came from."""
+    from models.baselines import baseline_metrics
+    from models.evaluation import leave_last_split
     from models.factory import MODEL_NAMES
     from models.serving import tune_policy
     from models.training import train as fit
@@ -140,9 +142,14 @@ async def train(model: str, source: str, since: str | None, until: str | None,
     registry, sha = open_registry(settings), git_sha()
     extras = {"catalog.json": json.dumps(data.titles).encode(),
               "data_manifest.json": json.dumps(data.manifest, indent=2).encode()}
+    split = await asyncio.to_thread(leave_last_split, data.frame)  # one split: every number below is on it
     for name in MODEL_NAMES if model == "all" else (model,):
-        result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True)
-        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": data.snapshot_id}
+        result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True,
+                                         split=split)
+        production = (await registry.stages(name))["production"]
+        production_card = await registry.card(name, production) if production else None
+        baselines = await asyncio.to_thread(baseline_metrics, name, data.frame, split, production_card)
+        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": data.snapshot_id, "baselines": baselines}
         if tune_serving and name != "ncf":  # NCF's fold-in makes this a two-minute job
             tuning = await asyncio.to_thread(tune_policy, data.frame, name, 0, params=result.params)
             card["policy"] = tuning.card()
