@@ -1,14 +1,13 @@
 """``movie-recs catalog``: load a movie catalog into the ``movies`` topic, or show what it holds."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 import click
 from faust.cli.faust import cli
 
 from app.catalog.loader import catalog_records, publish, read_catalog
-from app.kafka_errors import kafka_errors
+from app.console import run
 from app.settings import get_settings
 
 
@@ -26,9 +25,8 @@ def catalog_load(source: str, seed: int) -> None:
 
     settings = get_settings()
     records = catalog_records(source, seed)
-    with kafka_errors(settings):
-        asyncio.run(ensure_topics(settings))
-        sent = asyncio.run(publish(settings, records))
+    run(ensure_topics(settings))
+    sent = run(publish(settings, records))
     click.echo(f"sent {sent} movies to {settings.topic('movies')}")
 
 
@@ -37,6 +35,5 @@ def catalog_load(source: str, seed: int) -> None:
 def catalog_show(movie_id: int | None) -> None:
     """One movie as the topic holds it, or the catalog's size and content hash."""
     settings = get_settings()
-    with kafka_errors(settings):
-        movies, described = asyncio.run(read_catalog(settings))
+    movies, described = run(read_catalog(settings))
     click.echo(json.dumps(movies.get(movie_id) if movie_id is not None else described))
