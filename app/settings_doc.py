@@ -35,6 +35,10 @@ SCRIPT_VARIABLES = {
         "MOVIE_RECS_KAFKA_START_TIMEOUT": ("`60`", "Seconds to wait for the broker to answer."),
         "MOVIE_RECS_KAFKA_STOP_TIMEOUT": ("`30`", "Seconds to wait after SIGTERM before SIGKILL."),
         "MOVIE_RECS_KAFKA_PROBE": ("automatic", "Force the health probe: `kcat`, `python` or `java`."),
+        "MOVIE_RECS_KAFKA_SASL_SSL_PORT": ("(empty: none)", "Also listen with SASL_SSL (SCRAM-SHA-512 and PLAIN) on this port."),
+        "MOVIE_RECS_KAFKA_SASL_USERS": ("`movierecs:movierecs`", "`user:password,...` accepted on the SASL_SSL listener."),
+        "MOVIE_RECS_KAFKA_TLS_DIR": ("`$TMPDIR/movie-recs-kafka-tls-<port>`",
+                                     "Where the CA (ca.pem) and broker certificate are generated; never inside the repository."),
     },
 }
 
