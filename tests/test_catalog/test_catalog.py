@@ -55,5 +55,12 @@ async def test_agent_fills_the_table_dead_letters_bad_records_and_obeys_tombston
     letters = [DEAD.decode(c.kwargs["value"]) for c in faust_test_app["dead-letters"].call_args_list]
     assert [letter["offset"] for letter in letters] == [2, 3]
     assert "title" in letters[1]["error"]
+    from app.catalog import row_of
+    from app.serving import GENRES  # what the genre re-rankers read
+
+    assert GENRES.of(7) == {"Crime", "Thriller"} and GENRES.of(99) == set()
+    catalog.data[b"99"] = row_of({"title": "Late", "genres": ["Drama"], "year": None})
+    assert GENRES.of(99) == {"Drama"}  # a movie that arrives later is not remembered as genre-less
+    del catalog.data[b"99"]
     answer = movies_with_titles({"movie_ids": [7, 99], "scores": [0.5, 0.25]})
     assert answer == [{"movie_id": 7, "title": "Seven", "score": 0.5}, {"movie_id": 99, "title": "", "score": 0.25}]
