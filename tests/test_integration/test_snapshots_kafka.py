@@ -274,11 +274,14 @@ async def test_sigkill_mid_compaction_beside_a_live_worker_loses_and_doubles_not
                     break
                 await asyncio.sleep(0.005)
             proc.wait()
-            names = on_disk(root)
-            mid_kills += proc.returncode == -signal.SIGKILL and any(a.covers(b) for a in names for b in names)
-            held, _ = await snapshot_contents(store)  # no offset in two files, no row twice
+            mid_kills += proc.returncode == -signal.SIGKILL
+            # Whatever the kill left (runs merged, a run's inputs not yet deleted, runs not
+            # started), readers see no offset in two files and no row twice.
+            held, _ = await snapshot_contents(store)
             assert all(expected.get(key, row) == row for key, row in held.items())
-        assert mid_kills >= 1, "no kill landed between a merged file's put and its inputs' deletes"
+        # (The crash right between a merged file's put and its inputs' deletes, too short a
+        # moment to hit with a signal, is made exact in tests/test_snapshots/test_compaction.py.)
+        assert mid_kills >= 1, "every compaction finished before it could be killed"
         expected.update(await more)
         wait_until(lambda: consumed(worker, 0, len(expected)), 90, "the sink to file the second traffic", worker)
     finally:
