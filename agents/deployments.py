@@ -35,13 +35,21 @@ async def deploy_at_start() -> None:
 async def on_model_events(records: list[Any]) -> None:
     for record in records:
         event = MODEL_EVENT.decode(record.value)
-        if event["model_name"] == settings.serve_model and event["action"] in SWAP_ACTIONS:
+        if event["model_name"] != settings.serve_model:
+            continue
+        if event["action"] in SWAP_ACTIONS or (event["action"] == "register" and await serves_newest()):
             await holder.deploy(registry(), event["model_name"], event["model_version"])
+
+
+async def serves_newest() -> bool:
+    """True while the served model has no production version, so a new registration is what to serve."""
+    return (await registry().stages(settings.serve_model))["production"] is None
 
 
 @app.task
 async def follow_model_events() -> None:
-    """Swap in whatever version a promotion or rollback names, on every worker."""
+    """Swap in whatever version a promotion or rollback names (or a registration, while no version
+    is in production), on every worker."""
     await follow(settings, settings.topic("model-events"), on_model_events, since_ms=None)
 
 

@@ -21,6 +21,8 @@ movielog = app.topic(name("movielog"), internal=True)
 dead_letters = app.topic(name("dead-letters"))
 reco_responses = app.topic(name("reco-responses"))
 model_events = app.topic(name("model-events"))
+# The catalog, keyed by movie id; compacted, so the topic is the catalog's latest state.
+movies = app.topic(name("movies"), partitions=1, compacting=True, internal=True)
 
 # Events that a CRC32 (librdkafka) producer put on a partition that does not own their user
 # are moved to the owning partition of these, so no table row lands on a foreign partition.
@@ -51,7 +53,7 @@ spam_sources = app.topic(name("rate"), name("rate-rerouted"), name("spam-thresho
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
               reco_responses, model_events, item_interactions, exposure_deltas,
-              conversions, spam_summaries, spam_sources)
+              conversions, spam_summaries, spam_sources, movies)
 
 
 @app.task

@@ -14,6 +14,9 @@ from faust.cli import option
 from faust.cli.faust import cli
 
 from app import app
+from app.console import async_command
+from app.kafka_errors import kafka_errors
+from app.catalog.loader import catalog_records, publish as publish_catalog
 from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.settings import Settings, get_settings
@@ -31,8 +34,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
     """
     from agents.topics import ALL_TOPICS
     import tables  # noqa: F401 - registers the tables whose changelogs are created here
+    import tables.catalog  # noqa: F401 - the global catalog table
 
-    wanted = {name: (topic.partitions or settings.partitions, {})
+    wanted = {name: (topic.partitions or settings.partitions,
+                     {"cleanup.policy": "compact"} if topic.compacting else {})
               for topic in ALL_TOPICS for name in topic.topics}
     for table in app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = (
@@ -52,6 +57,21 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
+# Faust's `models` and `model` list faust.Record classes, not recommenders (`registry list`
+# does); its `agents` fails on agents that read several topics. Ours lists them instead.
+for _faust_command in ("models", "model", "agents"):
+    cli.commands.pop(_faust_command, None)
+
+
+@cli.command("agents")
+def agents() -> None:
+    """The stream processors of a worker, the topics each reads, and what it does."""
+    app.discover()
+    for agent in sorted(app.agents.values(), key=lambda a: a.name.rsplit(".", 1)[-1]):
+        names = sorted(agent.channel.topics) if hasattr(agent.channel, "topics") else [str(agent.channel)]
+        click.echo(f"{agent.name.rsplit('.', 1)[-1]:<24} {', '.join(names):<48} {(agent.help or '').strip()}")
+
+
 @cli.group()
 def topics() -> None:
     """Kafka topics of the app."""
@@ -60,7 +80,9 @@ def topics() -> None:
 @topics.command("create")
 def topics_create() -> None:
     """Create the app's topics that do not exist yet."""
-    created = asyncio.run(ensure_topics(get_settings()))
+    settings = get_settings()
+    with kafka_errors(settings):
+        created = asyncio.run(ensure_topics(settings))
     click.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 
@@ -74,9 +96,17 @@ def data() -> None:
 @click.option("--dest", default="./data/movielens", show_default=True, help="Folder to unpack into.")
 def data_download(name: str, dest: str) -> None:
     """Fetch a MovieLens archive from GroupLens and verify its SHA-256."""
-    from models.data.download import download
+    from models.data.download import ChecksumError, download
 
-    click.echo(download(name, dest, base_url=get_settings().movielens_url))
+    base_url = get_settings().movielens_url
+    try:
+        folder = download(name, dest, base_url=base_url)
+    except (OSError, ChecksumError) as exc:  # no network, a proxy's error page, a bad mirror
+        raise click.ClickException(
+            f"could not download {name} from {base_url} ({exc}); without network, unpack the archive "
+            f"into {dest}/{name} yourself, or set MOVIE_RECS_MOVIELENS_URL to a mirror") from None
+    click.echo(folder)
+    click.echo(f"next: movie-recs catalog load {folder}   and   movie-recs simulate --data {folder}", err=True)
 
 
 def load_source(source: str, seed: int) -> Any:
@@ -116,7 +146,7 @@ async def _as_async(events: Any) -> Any:
         yield event
 
 
-@app.command(
+@async_command(
     option("--data", "source", default="synthetic", show_default=True,
            help="'synthetic' or a MovieLens folder."),
     option("--rate", default=0.0, show_default=True, help="Events per second; 0 = as fast as possible."),
@@ -136,14 +166,14 @@ async def _as_async(events: Any) -> Any:
     option("--smoke", is_flag=True, default=False, help="Closed loop: a tiny run (CI)."),
     option("--out", default="docs/figures", show_default=True, help="Closed loop: where the table and plots go."),
 )
-async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes: int,
+async def simulate(source: str, rate: float, limit: int, max_minutes: int,
                    request_share: float, spam_users: int, spam_burst: int, seed: int, now: bool,
                    closed_loop: bool, days: int, retrain_every: int, strategies: str, smoke: bool, out: str) -> None:
     """Produce a realistic stream of watch, rate and request events to Kafka (or run the closed loop)."""
     if closed_loop:
         from app.simulation_cli import run_closed_loop_command
 
-        self.say(run_closed_loop_command(source, seed, days, retrain_every, strategies, smoke, Path(out)))
+        click.echo(run_closed_loop_command(source, seed, days, retrain_every, strategies, smoke, Path(out)))
         return
     from models.data.events import build_stream
 
@@ -155,9 +185,11 @@ async def simulate(self: Any, source: str, rate: float, limit: int, max_minutes:
     stream = build_stream(interactions, seed=seed, max_minutes=max_minutes,
                           request_share=request_share, spam_users=spam_users, spam_burst=spam_burst)
     await ensure_topics(settings)
+    movies = await publish_catalog(settings, catalog_records(source, seed))
     started = time.monotonic()
     counts = await produce(settings, stream, rate, limit)
     seconds = time.monotonic() - started
     total = sum(counts.values())
-    self.say(f"sent {total} events in {seconds:.1f}s ({total / max(seconds, 1e-9):,.0f}/s): {counts}"
+    click.echo(f"sent {movies} movies to the catalog and {total} events in {seconds:.1f}s "
+             f"({total / max(seconds, 1e-9):,.0f}/s): {counts}"
              + (f"; spam users {sorted(stream.spammers)}" if stream.spammers else ""))

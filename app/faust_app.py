@@ -10,6 +10,7 @@ import socket
 import faust
 
 from app.faust_consumer import Consumer
+from app.http_errors import json_errors
 from app.kafka_security import broker_credentials
 from app.settings import Settings, get_settings
 
@@ -40,8 +41,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         autodiscover=["agents", "tables", "app.views", "app.reco_views", "app.commands", "app.snapshot_cli",
                       "app.model_cli", "app.fairness_views", "app.report_cli",
-                      "app.spam_views", "app.users_cli", "app.observability", "app.operator_page"],
+                      "app.spam_views", "app.users_cli", "app.observability", "app.operator_page",
+                      "app.catalog_cli", "app.send_cli"],
         origin="app",
+        web_application_options={"middlewares": [json_errors]},
+        Worker="app.worker:BoundedStopWorker",
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
     return app

@@ -15,6 +15,7 @@ import faust
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 
+from app.kafka_errors import HINT
 from app.settings import Settings
 
 PROTOCOLS = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
@@ -69,6 +70,8 @@ def _reason(exc: BaseException, settings: Settings, timeout_s: float) -> str:
     if isinstance(exc, SaslAuthenticationFailed):
         return (f"SASL {settings.sasl_mechanism} login as {settings.sasl_username!r} was refused: check "
                 f"MOVIE_RECS_SASL_USERNAME, MOVIE_RECS_SASL_PASSWORD and MOVIE_RECS_SASL_MECHANISM ({exc})")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing listens there ({exc}); {HINT}"
     if isinstance(exc, asyncio.TimeoutError):
         return (f"no Kafka answer within {timeout_s:g} s with {settings.security_protocol} "
                 "(a listener of another protocol, or unreachable)")

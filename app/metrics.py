@@ -98,3 +98,4 @@ BUILD_INFO = Gauge("movierecs_build_info", "Always 1: the version and git SHA of
 SNAPSHOT_LAST_FILE_TIMESTAMP = Gauge(
     "movierecs_snapshot_last_file_timestamp_seconds", "Unix time this worker last stored a snapshot file.",
     ["topic"])
+CATALOG_MOVIES = Gauge("movierecs_catalog_movies", "Movies in this worker's catalog table.")

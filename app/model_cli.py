@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from faust.cli import option
 from faust.cli.faust import cli
 
-from app import app
+from app.console import async_command
 from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.provenance import dataset_id, file_digest, git_sha
@@ -72,19 +72,44 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
                          until=datetime.fromisoformat(until) if until else None)
     snapshot = await read_snapshot(open_store(settings.snapshots, settings), span)
     if not snapshot.manifest.files:
-        raise click.ClickException(f"no snapshot files in {settings.snapshots} for that range")
+        raise click.ClickException(
+            f"no snapshot files in {settings.snapshots} between {since or 'the start'} and {until or 'now'}: "
+            "snapshots are written by a running worker (`movie-recs worker`) from the events it ingests; "
+            "see `movie-recs snapshots list`, or train on `--data synthetic` or a MovieLens folder")
     try:  # spam accounts in quarantine teach the model nothing, so no quarantine list, no training
         excluded = await asyncio.wait_for(quarantined_users(settings), QUARANTINE_READ_TIMEOUT_S)
     except (KafkaError, OSError, asyncio.TimeoutError) as exc:
         raise click.ClickException(f"cannot read the spam quarantine from {settings.topic('user-flags')} "
                                    f"at {settings.kafka_bootstrap}: {exc!r}") from exc
-    frame = interactions_from_events(snapshot.frame("watch"), snapshot.frame("rate"), excluded_users=excluded)
-    manifest = json.loads(snapshot.manifest.to_json())
+    frame = interactions_from_events(*(within(snapshot.frame(t), span) for t in ("watch", "rate")),
+                                     excluded_users=excluded)
+    movies, catalog = await snapshot_catalog(settings)
+    manifest = {**json.loads(snapshot.manifest.to_json()), "catalog": catalog}
     if excluded:  # the same files minus other users are other training data: another id
         manifest["excluded_users"] = sorted(excluded)
         manifest["snapshot_id"] = dataset_id({"snapshot_id": manifest["snapshot_id"],
                                               "excluded_users": manifest["excluded_users"]})
-    return TrainingData(frame, {}, manifest)
+    return TrainingData(frame, {m: movie["title"] for m, movie in movies.items()}, manifest)
+
+
+def within(events: Any, span: Any) -> Any:
+    """The events whose time lies in the range: files are hour-grained, compacted ones span many hours."""
+    if span.since is not None:
+        events = events[events["ts"] >= int(span.since.timestamp() * 1000)]
+    if span.until is not None:
+        events = events[events["ts"] < int(span.until.timestamp() * 1000)]
+    return events
+
+
+async def snapshot_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """The catalog from the movies topic for a run on snapshots; none (and why) if Kafka is down."""
+    from app.catalog.loader import read_catalog
+
+    try:
+        return await asyncio.wait_for(read_catalog(settings), 60)
+    except (OSError, asyncio.TimeoutError, KafkaError) as exc:
+        click.echo(f"warning: no catalog from Kafka ({exc!r}); titles come from the live catalog table", err=True)
+        return {}, {"error": repr(exc)}
 
 
 def _titles(catalog: Any) -> dict[int, str]:
@@ -104,7 +129,7 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
         await producer.stop()
 
 
-@app.command(
+@async_command(
     option("--model", "model", default="all", show_default=True,
            type=click.Choice(["popularity", "itemcf", "als", "ncf", "all"])),
     option("--data", "source", default="", help="A MovieLens folder or 'synthetic'; default: the snapshots."),
@@ -115,9 +140,11 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
     option("--tune-serving/--no-tune-serving", default=True, show_default=True,
            help="Choose the trending half-life and fold-in blend on validation data."),
 )
-async def train(self: Any, model: str, source: str, since: str | None, until: str | None,
+async def train(model: str, source: str, since: str | None, until: str | None,
                 tune: bool, epochs: int | None, tune_serving: bool) -> None:
     """Train, evaluate and register models; the card records the code and data they came from."""
+    from models.baselines import baseline_metrics
+    from models.evaluation import leave_last_split
     from models.factory import MODEL_NAMES
     from models.serving import tune_policy
     from models.training import train as fit
@@ -127,20 +154,26 @@ async def train(self: Any, model: str, source: str, since: str | None, until: st
     registry, sha = open_registry(settings), git_sha()
     extras = {"catalog.json": json.dumps(data.titles).encode(),
               "data_manifest.json": json.dumps(data.manifest, indent=2).encode()}
+    split = await asyncio.to_thread(leave_last_split, data.frame)  # one split: every number below is on it
     for name in MODEL_NAMES if model == "all" else (model,):
-        result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True)
-        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": data.snapshot_id}
+        result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True,
+                                         split=split)
+        production = (await registry.stages(name))["production"]
+        production_card = await registry.card(name, production) if production else None
+        baselines = await asyncio.to_thread(baseline_metrics, name, data.frame, split, production_card)
+        card = {**result.model_card(), "git_sha": sha, "data_snapshot_id": data.snapshot_id, "baselines": baselines}
         if tune_serving and name != "ncf":  # NCF's fold-in makes this a two-minute job
             tuning = await asyncio.to_thread(tune_policy, data.frame, name, 0, params=result.params)
             card["policy"] = tuning.card()
         version = await registry.register(result.bundle, card, extras)
+        await announce(settings, "register", name, version, f"trained on {data.snapshot_id[:12]}")
         full = next(r for r in result.metrics if r["protocol"] == "full")
-        self.say(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
+        click.echo(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
                  f"({result.training_seconds:.1f}s)")
 
 
-@app.command(
-    option("--json", "as_json", is_flag=True, default=False, help="One JSON object per row."),
+@async_command(
+    option("--json", "as_json", is_flag=True, default=False, help="One JSON object per model and protocol."),
     option("--all-versions", is_flag=True, default=False, help="Every version, not only the newest."),
     option("--protocol", default="leave-last-out", show_default=True,
            type=click.Choice(["leave-last-out", "temporal", "cold-start"]),
@@ -152,7 +185,7 @@ async def train(self: Any, model: str, source: str, since: str | None, until: st
            help="For temporal / cold-start: comma-separated; the first is the served one."),
     option("--tune/--no-tune", default=True, show_default=True, help="Tune the models on validation."),
 )
-async def evaluate(self: Any, as_json: bool, all_versions: bool, protocol: str, source: str, models: str,
+async def evaluate(as_json: bool, all_versions: bool, protocol: str, source: str, models: str,
                    tune: bool) -> None:
     """Offline metrics, each protocol measured by one code path (docs/evaluation.md)."""
     if protocol != "leave-last-out":
@@ -266,8 +299,13 @@ def registry_rollback(name: str, reason: str) -> None:
     _announce(settings, "rollback", name, stages["production"], reason)
 
 
-def _announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+async def announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    """Publish a model event; the registry has changed already, so a Kafka failure only warns."""
     try:
-        asyncio.run(publish_model_event(settings, action, name, version, reason))
-    except Exception as exc:  # the registry changed; workers pick it up when Kafka is back
+        await publish_model_event(settings, action, name, version, reason)
+    except Exception as exc:  # workers pick the registry's state up when they (re)start
         click.echo(f"warning: could not publish the {action} on model-events: {exc!r}", err=True)
+
+
+def _announce(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
+    asyncio.run(announce(settings, action, name, version, reason))

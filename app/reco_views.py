@@ -22,6 +22,7 @@ from app.settings import get_settings
 from app.storage import open_store
 from app.views import HEALTH_CHECKS, error, on_owner, parse_digits, parse_user_id
 from tables import trace_key, traces, user_history
+from tables.catalog import title_of
 
 settings = get_settings()
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -46,8 +47,9 @@ def parse_exclude(raw: str | None) -> list[int] | None:
 
 
 def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's movies with titles: the live catalog table first, the model's catalog.json second."""
     titles = holder.current.titles if holder.current else {}
-    return [{"movie_id": m, "title": titles.get(m, ""), "score": s}
+    return [{"movie_id": m, "title": title_of(m) or titles.get(m, ""), "score": s}
             for m, s in zip(result["movie_ids"], result["scores"])]
 
 

@@ -138,10 +138,15 @@ class Registry:
     async def check_gate(self, name: str, version: str, max_regression: float) -> str:
         """Why ``version`` may be promoted; ``GateRefused`` with the numbers if it may not.
 
-        A model must beat the newest most-popular baseline and must not lose more than
+        A model must beat the most-popular baseline and must not lose more than
         ``max_regression`` NDCG@10 (absolute, full ranking) against the production version.
+        Both are taken from the candidate's card, where training measured them on the
+        candidate's own split (``models.baselines``); only a card without them falls back
+        to other cards' numbers, which may come from other data.
         """
         card = await self.card(name, version)
+        if "baselines" in card:
+            return await self._check_like_with_like(name, version, card, max_regression)
         ndcg = metric(card)
         reasons = []
         if name != "popularity" and "popularity" in await self.models():
@@ -156,6 +161,30 @@ class Registry:
                 raise GateRefused(f"{name} {version}: NDCG@10 {ndcg:.4f} regresses production {production} "
                                   f"({current:.4f}) by more than {max_regression}")
             reasons.append(f"NDCG@10 {ndcg:.4f} vs production {current:.4f} (margin {max_regression})")
+        return "; ".join(reasons) or "first version"
+
+    async def _check_like_with_like(self, name: str, version: str, card: dict[str, Any],
+                                    max_regression: float) -> str:
+        ndcg, baselines = metric(card), card["baselines"]
+        reasons = []
+        popular = baselines.get("popularity")
+        if popular is not None:
+            if ndcg <= popular["ndcg@10"]:
+                raise GateRefused(f"{name} {version}: NDCG@10 {ndcg:.4f} is not above most-popular's "
+                                  f"{popular['ndcg@10']:.4f} on the same split")
+            reasons.append(f"NDCG@10 {ndcg:.4f} > most-popular {popular['ndcg@10']:.4f} (same split)")
+        production = (await self.stages(name))["production"]
+        if production and production != version:
+            measured = baselines.get("production")
+            if measured is None or measured["version"] != production:
+                raise GateRefused(f"{name} {version} was not compared with production {production} on its data "
+                                  f"(production changed after it was trained): train it again, or --force")
+            current = measured["ndcg@10"]
+            if ndcg < current - max_regression:
+                raise GateRefused(f"{name} {version}: NDCG@10 {ndcg:.4f} regresses production {production} "
+                                  f"({current:.4f} refitted on the same split) by more than {max_regression}")
+            reasons.append(f"NDCG@10 {ndcg:.4f} vs production {production} {current:.4f} "
+                           f"(same split, margin {max_regression})")
         return "; ".join(reasons) or "first version"
 
     async def promote(self, name: str, version: str, *, max_regression: float, force_reason: str = "") -> dict:

@@ -19,13 +19,14 @@ from models.bundle import ModelBundle
 from models.fairness import Catalog
 from models.rerank import Candidates, Context, GenreProvider, SpecError, ThompsonSampler, parse
 from models.serving import recommend
+from tables.catalog import genres_of
 from tables.history import UserState, seen_movies
 
 MAX_K = 100
 MAX_EXCLUDE = 1000
 ARM = "stable"
-GENRES = GenreProvider()
-"""Where re-rankers read genres; point it at the catalog's table with ``GENRES = GenreProvider(lookup)``."""
+GENRES = GenreProvider(genres_of)
+"""Where re-rankers read genres: the catalog's global table, which every worker keeps from ``movies``."""
 EXPLORATION = ThompsonSampler()
 """Per-movie conversion evidence of the exploring arms: exposures and conversions feed it."""
 _contexts: weakref.WeakKeyDictionary[ModelBundle, Context] = weakref.WeakKeyDictionary()

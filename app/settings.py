@@ -188,6 +188,20 @@ class Settings(BaseSettings):
     otlp_endpoint: str = ""
     """OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty turns tracing off at no cost."""
 
+    # --- Snapshot compaction ------------------------------------------------------------
+    snapshot_compact_interval_s: float = Field(600.0, ge=0)
+    """How often a worker compacts the closed snapshot files of the partitions it owns; 0 never."""
+    snapshot_compact_min_age_s: float = Field(7_200.0, ge=0)
+    """A file's event-time span must have ended this long ago (by the wall clock) before it is merged."""
+    snapshot_compact_target_bytes: int = Field(64 * 2**20, ge=1)
+    """A merged snapshot file stops growing once its inputs reach this many bytes."""
+    snapshot_compact_max_hours: int = Field(31 * 24, ge=1)
+    """Longest span of event time one merged snapshot file may cover, so range reads stay selective."""
+
+    # --- Worker stop ---------------------------------------------------------------------
+    stop_timeout_s: float = Field(30.0, gt=0)
+    """Longest a worker takes to stop after SIGTERM/SIGINT, broker up or not; what is not committed replays."""
+
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
         return f"{self.topic_prefix}{name}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,13 +14,17 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faust.cli.faust import cli
 
 from app.codec import AvroCodec
+from app.console import run
 from app.kafka_security import client_kwargs
 from app.partitioning import user_key
 from app.settings import Settings, get_settings
 from app.snapshots import Manifest, SnapshotRange, build_manifest, read_snapshot
+from app.snapshots.compaction import Policy, Report, compact
 from app.storage import open_store
 
 TOPICS = ("watch", "rate")
+LIVE_SOURCES = {"watch", "rate", "watch-rerouted", "rate-rerouted"}
+"""Topics the ingest agents read: a replay into one doubles its events."""
 CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent")}
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -82,6 +87,28 @@ def snapshots_manifest(since: datetime | None, until: datetime | None, topics: t
     echo_manifest(asyncio.run(manifest_of(get_settings(), span)), as_json)
 
 
+async def compact_all(settings: Settings, topics: tuple[str, ...], min_age_s: float) -> list[Report]:
+    """Compact the closed files of ``topics`` in the configured store (every partition)."""
+    policy = Policy.at(int(time.time() * 1000), min_age_s, settings.snapshot_compact_target_bytes,
+                       settings.snapshot_compact_max_hours)
+    async with open_store(settings.snapshots, settings) as store:
+        return [await compact(store, topic, policy) for topic in topics]
+
+
+@snapshots.command("compact")
+@topic_option
+@click.option("--min-age-hours", type=float, default=None,
+              help="Merge files whose span ended this long ago; default MOVIE_RECS_SNAPSHOT_COMPACT_MIN_AGE_S.")
+def snapshots_compact(topics: tuple[str, ...], min_age_hours: float | None) -> None:
+    """Merge each partition's consecutive closed files into larger ones (safe beside running workers)."""
+    settings = get_settings()
+    min_age_s = settings.snapshot_compact_min_age_s if min_age_hours is None else min_age_hours * 3600
+    for report in asyncio.run(compact_all(settings, topics or TOPICS, min_age_s)):
+        click.echo(json.dumps({"topic": report.topic, "files_before": report.files_before,
+                               "files_after": report.files_after, "merged": len(report.merged),
+                               "deleted": report.deleted, "failed": report.failed}))
+
+
 async def ensure_topic(settings: Settings, name: str) -> None:
     """Create ``name`` with the user-keyed partition count if it is missing, so users keep their partition."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
@@ -134,10 +161,16 @@ async def replay(settings: Settings, topic: str, to_topic: str, since: datetime 
 @click.option("--topic", required=True, type=click.Choice(TOPICS), help="Which events to replay.")
 @click.option("--to-topic", required=True,
               help="Logical topic to publish to (the topic prefix is added), e.g. watch-backfill.")
-def snapshots_replay(since: datetime | None, until: datetime | None, topic: str, to_topic: str) -> None:
+@click.option("--force", is_flag=True, help="Allow a topic the workers ingest (its events would count twice).")
+def snapshots_replay(since: datetime | None, until: datetime | None, topic: str, to_topic: str, force: bool) -> None:
     """Re-publish the snapshotted events of a time range into a topic, for backfills."""
+    if to_topic in LIVE_SOURCES and not force:
+        raise click.ClickException(
+            f"{to_topic} is a topic the workers ingest: replaying into it counts these events a second time "
+            "(histories, trending, snapshots). Replay into a topic of its own (e.g. --to-topic "
+            f"{topic}-backfill), or pass --force if doubling is what you want")
     settings = get_settings()
-    sent, snapshot_id = asyncio.run(replay(settings, topic, to_topic, _utc(since), _utc(until)))
+    sent, snapshot_id = run(replay(settings, topic, to_topic, _utc(since), _utc(until)))
     summary: dict[str, Any] = {"topic": topic, "to_topic": settings.topic(to_topic), "events": sent,
                                "data_snapshot_id": snapshot_id}
     click.echo(json.dumps(summary))

@@ -6,21 +6,36 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PORT="${MOVIE_RECS_WEB_PORT:-8080}"
+MOVIE_RECS_STOP_TIMEOUT_S="${MOVIE_RECS_STOP_TIMEOUT_S:-30}"
 RUN_DIR="data/run"
 PIDFILE="$RUN_DIR/worker.pid"
 mkdir -p "$RUN_DIR"
 
+BROKER_MARK="$RUN_DIR/broker-started-here"
+
 stop() {
+  # The worker first, while the broker still takes its last commits; it exits by itself
+  # within MOVIE_RECS_STOP_TIMEOUT_S (30 s) even if the broker is gone.
   if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    kill "$(cat "$PIDFILE")" && echo "worker stopped"
+    pid="$(cat "$PIDFILE")"
+    kill -TERM "$pid"
+    for _ in $(seq $(( ${MOVIE_RECS_STOP_TIMEOUT_S%.*} + 10 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; echo "worker killed (did not stop in time)"; else echo "worker stopped"; fi
   fi
   rm -f "$PIDFILE"
-  bash docker/kafka/local-kafka.sh stop
+  # Only a broker this script started: one that was already running belongs to someone else.
+  if [[ -f "$BROKER_MARK" ]]; then
+    bash docker/kafka/local-kafka.sh stop
+    rm -f "$BROKER_MARK"
+  fi
 }
 [[ "${1:-}" == "stop" ]] && { stop; exit 0; }
 
 python3 -m pip install --quiet --disable-pip-version-check -e .
-bash docker/kafka/local-kafka.sh start
+if ! bash docker/kafka/local-kafka.sh status >/dev/null 2>&1; then
+  bash docker/kafka/local-kafka.sh start
+  touch "$BROKER_MARK"
+fi
 export MOVIE_RECS_KAFKA_BOOTSTRAP="127.0.0.1:${MOVIE_RECS_KAFKA_PORT:-9092}"
 movie-recs topics create
 
@@ -35,8 +50,22 @@ for _ in $(seq 60); do curl -fs "localhost:$PORT/metrics" >/dev/null 2>&1 && bre
 
 DATA="${MOVIE_RECS_DEMO_DATA:-synthetic}"
 movie-recs simulate --data "$DATA" --limit "${MOVIE_RECS_DEMO_EVENTS:-300000}"
-movie-recs train --model "${MOVIE_RECS_SERVE_MODEL:-als}" --data "$DATA"
-for _ in $(seq 60); do curl -fs "localhost:$PORT/health" >/dev/null 2>&1 && break; sleep 1; done
+MODEL="${MOVIE_RECS_SERVE_MODEL:-als}"
+TRAINED="$(movie-recs train --model "$MODEL" --data "$DATA" | tee /dev/stderr | awk -v m="$MODEL" '$1 == m {sub(":", "", $2); print $2}')"
+# train publishes `register`; a worker with no production version swaps to it, one that has
+# a production version keeps serving that until `movie-recs registry promote`.
+SERVED=""
+for _ in $(seq 120); do
+  SERVED="$(curl -fs "localhost:$PORT/rollout/status" 2>/dev/null | python3 -c 'import json,sys; print((json.load(sys.stdin)["stable"] or {}).get("model_version",""))' 2>/dev/null || true)"
+  [[ "$SERVED" == "$TRAINED" ]] && break
+  sleep 1
+done
+if [[ "$SERVED" == "$TRAINED" ]]; then
+  echo "the worker serves $MODEL $TRAINED, the version just trained"
+else
+  echo "warning: the worker serves '${SERVED:-nothing}', not the version just trained ($TRAINED);" \
+       "a production version is set? promote it: movie-recs registry promote $MODEL $TRAINED" >&2
+fi
 echo
 echo "ingested so far:"; curl -fs "localhost:$PORT/metrics" | grep '^movierecs_events_ingested_total'
 echo "user 1:"; curl -fs "localhost:$PORT/users/1"; echo

@@ -33,9 +33,12 @@ def encode(batch: Batch) -> bytes:
     columns = [pa.array(values, type=kind) for values, kind in zip(by_column, types, strict=True)]
     columns.append(pa.array([batch.partition] * len(batch.offsets), type=pa.int32()))
     columns.append(pa.array(batch.offsets, type=pa.int64()))
-    table = pa.Table.from_arrays(columns, schema=schema).replace_schema_metadata(
-        {FOOTER_KEY: json.dumps(_footer(batch.name), sort_keys=True)}
-    )
+    return encode_table(batch.name, pa.Table.from_arrays(columns, schema=schema))
+
+
+def encode_table(name: SnapshotName, table: pa.Table) -> bytes:
+    """Rows of ``name``'s topic schema as the file ``name`` (what compaction writes)."""
+    table = table.replace_schema_metadata({FOOTER_KEY: json.dumps(_footer(name), sort_keys=True)})
     out = pa.BufferOutputStream()
     # Page checksums let a reader tell a flipped bit from data.
     pq.write_table(table, out, compression=COMPRESSION, write_page_checksum=True)

@@ -52,9 +52,9 @@ class SnapshotRange:
         object.__setattr__(self, "until", _utc(self.until))
 
     def covers(self, name: SnapshotName) -> bool:
-        """Whether the file's hour overlaps the range."""
+        """Whether the file's hour (or span of hours) overlaps the range."""
         start = name.start
-        return (self.since is None or start + timedelta(hours=1) > self.since) and (
+        return (self.since is None or start + timedelta(hours=name.hours) > self.since) and (
             self.until is None or start < self.until
         )
 
@@ -161,15 +161,36 @@ async def list_range(store: Store, span: SnapshotRange) -> tuple[list[SnapshotNa
     """The snapshot names in ``span``, and the foreign keys found under its topics' prefixes."""
     names, skipped = [], []
     for topic in span.topics:
+        found = []
         for stored in await retry(partial(store.list, topic_prefix(topic))):
             try:
-                name = SnapshotName.parse(stored.key)
+                found.append(SnapshotName.parse(stored.key))
             except NotASnapshotName:
                 skipped.append(SkippedFile(stored.key, "not a snapshot file name"))
-                continue
-            if span.covers(name):
-                names.append(name)
+        names += [name for name in uncovered(found) if span.covers(name)]
     return names, skipped
+
+
+def uncovered(names: Iterable[SnapshotName]) -> list[SnapshotName]:
+    """The names no other name covers: a compaction's inputs are ignored once its output exists.
+
+    This is what makes compaction atomic for readers: the merged file appears whole (one
+    ``put``), and from then on its inputs (deleted next, or left by a crash) are not read.
+    """
+    by_partition: dict[tuple[str, int], list[SnapshotName]] = {}
+    for name in names:
+        by_partition.setdefault((name.topic, name.partition), []).append(name)
+    kept = []
+    for group in by_partition.values():
+        # Widest first within a start offset: a covering file is seen before what it covers.
+        group.sort(key=lambda n: (n.first_offset, -n.last_offset))
+        reach = -1
+        for name in group:
+            if name.last_offset > reach:
+                kept.append(name)
+                reach = name.last_offset
+            # else: inside a kept file's range, which covers it
+    return kept
 
 
 def _inspect(name: SnapshotName, data: bytes) -> tuple[ManifestFile, pa.Table]:
@@ -210,8 +231,14 @@ async def scan(
         return entry, table if keep_tables else None
 
     names, skipped = await list_range(store, span)
+    results = await gather_bounded([attempt(name) for name in names])
+    if any(isinstance(r, SkippedFile) and r.reason.startswith(KeyNotFound.__name__) for r in results):
+        # A compaction replaced files between the listing and the reads; its output covers
+        # them, so a second listing finds every event (compactions are minutes apart).
+        names, skipped = await list_range(store, span)
+        results = await gather_bounded([attempt(name) for name in names])
     files, tables = [], {}
-    for result in await gather_bounded([attempt(name) for name in names]):
+    for result in results:
         if isinstance(result, SkippedFile):
             skipped.append(result)
         else:

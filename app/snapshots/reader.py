@@ -76,7 +76,8 @@ def _overlaps(files: Sequence[ManifestFile]) -> bool:
     return False
 
 
-def _first_of_each_offset(table: pa.Table) -> pa.Table:
+def first_of_each_offset(table: pa.Table) -> pa.Table:
+    """Each (partition, offset) once, its first row kept, in the table's order."""
     numbered = table.append_column("_row", pa.array(np.arange(table.num_rows)))
     firsts = numbered.group_by(["partition", "offset"], use_threads=False).aggregate([("_row", "min")])
     return table.take(np.sort(firsts["_row_min"].to_numpy()))
@@ -89,7 +90,7 @@ def _per_topic(manifest: Manifest, tables: dict[str, pa.Table]) -> dict[str, pa.
         table = pa.concat_tables([tables[f.key] for f in files]) if files else schema_for(topic).empty_table()
         if _overlaps(files):
             before = table.num_rows
-            table = _first_of_each_offset(table)
+            table = first_of_each_offset(table)
             log.warning("%s: overlapping files, %d replayed rows dropped", topic, before - table.num_rows)
         combined[topic] = table
     return combined

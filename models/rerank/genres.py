@@ -38,5 +38,7 @@ class GenreProvider:
         if found is None:
             source = self._source
             raw = source(movie_id) if callable(source) else source.get(movie_id)
-            found = self._cache[movie_id] = _as_set(raw)
+            found = _as_set(raw)
+            if found:  # a movie the live catalog does not hold yet is asked again later
+                self._cache[movie_id] = found
         return found

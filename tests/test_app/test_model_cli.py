@@ -22,7 +22,8 @@ def run_cli(*args: str, env: dict[str, str]) -> str:
 
 
 def test_train_all_then_evaluate_json(tmp_path: Path) -> None:
-    env = {"MOVIE_RECS_REGISTRY": f"file://{tmp_path / 'registry'}", "MOVIE_RECS_DATA_DIR": str(tmp_path)}
+    env = {"MOVIE_RECS_REGISTRY": f"file://{tmp_path / 'registry'}", "MOVIE_RECS_DATA_DIR": str(tmp_path),
+           "MOVIE_RECS_TOPIC_PREFIX": f"t-cli-{tmp_path.name}-"}  # its register events stay out of others' way
     run_cli("train", "--model", "all", "--data", str(ML100K), "--no-tune", "--epochs", "2", env=env)
     rows = [json.loads(line) for line in run_cli("evaluate", "--json", env=env).splitlines()]
     assert {(r["model"], r["protocol"]) for r in rows} == {
@@ -35,3 +36,6 @@ def test_train_all_then_evaluate_json(tmp_path: Path) -> None:
     assert listing.count("ndcg@10") == 4
     card = json.loads(run_cli("registry", "show", "als", env=env))
     assert card["data_snapshot_id"].startswith("sha256:") and len(card["git_sha"]) >= 7
+    # The gate's numbers, measured on this card's own split in the same run.
+    assert card["baselines"]["popularity"]["ndcg@10"] == pytest.approx(full["popularity"]["ndcg@10"])
+    assert card["baselines"]["production"] is None

@@ -79,3 +79,34 @@ async def test_rollback_walks_back_the_promotions(file_store, trained) -> None:
     assert (await registry.rollback("popularity"))["production"] == first
     with pytest.raises(RegistryError, match="no earlier production"):
         await registry.rollback("popularity")
+
+
+async def test_gate_compares_like_with_like_from_the_candidates_own_split(file_store, trained, frame) -> None:
+    from models.baselines import baseline_metrics
+    from models.evaluation import leave_last_split
+
+    registry = Registry(file_store)
+    split = leave_last_split(frame)
+    itemcf = trained["itemcf"]
+    # Another card's numbers (say from other data) must not matter: a most-popular card far better.
+    fake_popular = [{**m, "ndcg@10": 0.99} for m in trained["popularity"].metrics]
+    await registry.register(trained["popularity"].bundle, card_of(trained["popularity"], metrics=fake_popular))
+    first_baselines = baseline_metrics("itemcf", frame, split, None)
+    assert first_baselines["production"] is None
+    assert first_baselines["popularity"]["ndcg@10"] == pytest.approx(
+        metric({"model_name": "p", "metrics": train("popularity", frame, tune=False, progress=False,
+                                                    split=split).metrics}))
+    first = await registry.register(itemcf.bundle, card_of(itemcf, baselines=first_baselines))
+    stages = await registry.promote("itemcf", first, max_regression=0.005)
+    assert "same split" in stages["history"][-1]["reason"]
+
+    production_card = await registry.card("itemcf", first)
+    baselines = baseline_metrics("itemcf", frame, split, production_card)
+    assert baselines["production"]["version"] == first
+    same = await registry.register(itemcf.bundle, card_of(itemcf, baselines=baselines, created_at=3e9))
+    reason = (await registry.promote("itemcf", same, max_regression=0.005))["history"][-1]["reason"]
+    assert f"vs production {first}" in reason and "same split" in reason
+
+    stale = await registry.register(itemcf.bundle, card_of(itemcf, baselines=baselines, created_at=3.1e9))
+    with pytest.raises(GateRefused, match="not compared with production"):
+        await registry.promote("itemcf", stale, max_regression=0.005)  # production is `same` now

@@ -5,6 +5,8 @@ import asyncio
 import io
 import json
 import struct
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -158,3 +160,28 @@ async def test_http_recommend_trace_and_errors(worker) -> None:
         assert status == code and json.loads(body)["error"], path
     assert json.loads(proc.get("/openapi.json")[1])["paths"]["/recommend/{user_id}"]
     assert json.loads(proc.get("/rollout/status")[1])["stable"]["model_name"] == "als"
+
+
+def test_unknown_route_answers_json_error(worker) -> None:
+    proc, _ = worker
+    status, body = proc.get("/no/such/route")
+    assert status == 404 and json.loads(body)["error"] == "not found" and "/no/such/route" in json.loads(body)["detail"]
+
+
+def test_a_trained_version_reaches_a_worker_serving_newest(worker, registry_dir: Path) -> None:
+    """``train`` publishes ``register``; with no production version the worker swaps to it, no restart."""
+    proc, prefix = worker
+    before = json.loads(proc.get("/rollout/status")[1])["stable"]["model_version"]
+    env = {**proc.env, "MOVIE_RECS_TOPIC_PREFIX": prefix}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "train", "--model", "als", "--data", "synthetic",
+                           "--no-tune", "--no-tune-serving"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = done.stdout.split()[1].rstrip(":")
+    assert trained != before
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if json.loads(proc.get("/rollout/status")[1])["stable"]["model_version"] == trained:
+            break
+        time.sleep(0.5)
+    assert json.loads(proc.get("/rollout/status")[1])["stable"]["model_version"] == trained, proc.log_tail()

@@ -1,0 +1,29 @@
+"""One clear message, instead of a traceback, when a CLI command cannot reach Kafka."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from app.settings import Settings
+
+HINT = ("start the local broker with `bash docker/kafka/local-kafka.sh start`, "
+        "or point MOVIE_RECS_KAFKA_BOOTSTRAP at yours")
+
+
+def unreachable_message(settings: Settings, exc: BaseException) -> str:
+    """What a user reads: which address failed, and how to get a broker there."""
+    return f"cannot reach Kafka at {settings.kafka_bootstrap} ({type(exc).__name__}: {exc}); {HINT}"
+
+
+@contextmanager
+def kafka_errors(settings: Settings) -> Iterator[None]:
+    """Turn "no broker there" into a ``click.ClickException`` naming the address."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # our own stdout closed (`| head`), not the broker
+    except (KafkaConnectionError, KafkaTimeoutError, ConnectionError) as exc:
+        raise click.ClickException(unreachable_message(settings, exc)) from None

@@ -1,0 +1,54 @@
+"""The worker process class: Faust's, with a bound on how long a stop may take.
+
+Faust stops a worker by stopping its services in turn; with the broker gone, the consumer's
+final commit, the producer's flush and the snapshot sink's commit each wait for a broker
+that does not come back, and the process never exits. A stop is armed with a deadline
+instead (``MOVIE_RECS_STOP_TIMEOUT_S``): past it the process exits at once. Nothing promised
+is lost that way: a snapshot file is written before its offsets are committed and table
+updates are idempotent by offset, so whatever was not committed is consumed again by the
+next owner of its partitions.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import faust
+
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
+EX_STOP_TIMEOUT = 3
+"""Exit status of a stop that ran out of time (0 is a clean stop)."""
+
+
+def exit_now(timeout_s: float) -> None:
+    """Leave the process without waiting for anything more."""
+    log.error("worker did not stop within %g s (is the broker down?); exiting now: what was not "
+              "committed is consumed again at the next start", timeout_s)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EX_STOP_TIMEOUT)
+
+
+class BoundedStopWorker(faust.Worker):
+    """A ``faust.Worker`` whose stop on SIGTERM or SIGINT takes at most the configured time."""
+
+    _deadline: threading.Timer | None = None
+
+    def arm_stop_deadline(self) -> None:
+        """Start the clock on the first stop signal (a second signal does not restart it)."""
+        if self._deadline is None:
+            timeout_s = get_settings().stop_timeout_s
+            self._deadline = threading.Timer(timeout_s, exit_now, args=(timeout_s,))
+            self._deadline.daemon = True
+            self._deadline.start()
+
+    def _on_sigterm(self) -> None:
+        self.arm_stop_deadline()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self.arm_stop_deadline()
+        super()._on_sigint()
