@@ -27,7 +27,7 @@
 #   MOVIE_RECS_KAFKA_TLS_DIR          where the CA (ca.pem) and broker certificate are generated
 #                                     with openssl when missing (default: a folder under $TMPDIR;
 #                                     never put it in the repository)
-#   KAFKA_HOME, KAFKA_TARBALL_URL, KAFKA_HEAP_OPTS (default -Xms128m -Xmx512m),
+#   KAFKA_HOME, KAFKA_TARBALL_URL, KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g: the test suite creates thousands of partitions),
 #   KAFKA_JVM_PERFORMANCE_OPTS, KAFKA_OPTS (extra JVM flags), JAVA_HOME
 set -euo pipefail
 
@@ -156,7 +156,7 @@ java_cmd() {
     fi
     # Word splitting of the *_OPTS variables is intended: they hold several flags.
     # shellcheck disable=SC2206
-    JAVA_ARGS=(${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
+    JAVA_ARGS=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
         ${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true}
         $log_opts "-Dkafka.logs.dir=$LOG_DIR" ${KAFKA_OPTS:-}
         -cp "$KAFKA_LIBS/*")
