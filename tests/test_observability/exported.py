@@ -1,7 +1,7 @@
 """The series names dashboards and alerts may use: what the code registers, plus what other branches add.
 
 ``PENDING`` lists, in this one place, the metrics TEAM-RULES.md assigns to features whose code
-this branch cannot see yet (rollout, scale, catalog). After the
+this branch cannot see yet (rollout, scale). After the
 merge, the lead deletes every entry the registry now has; any left over names a series the
 app never exports.
 """
@@ -21,8 +21,8 @@ PENDING: dict[str, str] = {
     "movierecs_rollout_served_lists": "counter", "movierecs_rollout_conversions": "counter",
     "movierecs_rollout_rollbacks": "counter", "movierecs_rollout_decision": "gauge",
     "movierecs_retrain_runs": "counter", "movierecs_retrain_last_success_timestamp_seconds": "gauge",
-    # scale, catalog
-    "movierecs_partitions_owned": "gauge", "movierecs_standby_partitions": "gauge", "movierecs_catalog_movies": "gauge",
+    # scale
+    "movierecs_partitions_owned": "gauge", "movierecs_standby_partitions": "gauge",
 }
 
 
