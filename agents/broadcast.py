@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -18,6 +19,33 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 Handler = Callable[[list[Any]], Awaitable[None]]
+
+
+@dataclass
+class CatchUp:
+    """How far a follower's replay has read: caught up once at the end offsets taken when it started.
+
+    Readiness waits for it, so what was produced before a worker says ready is never missed.
+    """
+
+    ends: dict[Any, int] = field(default_factory=dict)
+    behind: int | None = None
+    """Records left before the start's end offsets (None: not started yet)."""
+
+    @property
+    def caught_up(self) -> bool:
+        return self.behind == 0
+
+    def start(self, ends: Mapping[Any, int]) -> None:
+        self.ends = dict(ends)
+
+    def advance(self, positions: Mapping[Any, int]) -> None:
+        """Record the follower's next offsets per partition; once caught up it stays so."""
+        if not self.caught_up:
+            self.behind = sum(max(0, end - positions.get(tp, 0)) for tp, end in self.ends.items())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"caught_up": self.caught_up, "behind": self.behind}
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:
@@ -34,8 +62,13 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
         await admin.close()
 
 
-async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int | None) -> None:
-    """Hand every record of ``topic`` from ``since_ms`` on (None: only new ones) to ``handler``."""
+async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int | None,
+                 progress: CatchUp | None = None) -> None:
+    """Hand every record of ``topic`` from ``since_ms`` on (None: only new ones) to ``handler``.
+
+    ``progress`` learns the end offsets once the start position is set, then how far the
+    handler has got towards them.
+    """
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -50,7 +83,11 @@ async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int
                     await consumer.seek_to_end(tp)
                 else:
                     consumer.seek(tp, starts[tp].offset)
+        if progress is not None:
+            progress.start(await consumer.end_offsets(tps))
         while True:
+            if progress is not None and not progress.caught_up:
+                progress.advance({tp: await consumer.position(tp) for tp in tps})
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batches.values():
                 try:

@@ -6,13 +6,14 @@ import json
 import time
 from typing import Any
 
-from agents.broadcast import follow
+from agents.broadcast import CatchUp, follow
 from app import app
 from app.schema_registry import codec_for
 from app.deployment import holder
 from app.registry import Registry
 from app.settings import get_settings
 from app.storage import open_store
+from app.views import HEALTH_CHECKS
 
 settings = get_settings()
 MODEL_EVENT = codec_for("ModelEvent", settings.topic("model-events"))
@@ -64,8 +65,26 @@ async def on_interactions(records: list[Any]) -> None:
             deployed.trending.update(delta["movie_id"], delta["ts"])
 
 
+TRENDING_REPLAY = CatchUp()
+"""The trending replay's progress: the worker is ready once it has counted what came before it started."""
+
+
 @app.task
 async def follow_interactions() -> None:
-    """Feed every new interaction of the whole catalog into this worker's trending counts."""
+    """Feed every new interaction of the whole catalog into this worker's trending counts.
+
+    The counts live in the deployment, so the replay waits for the first model to load.
+    """
     since = int(time.time() * 1000) - int(settings.trending_replay_days * 86_400_000)
-    await follow(settings, settings.topic("item-interactions"), on_interactions, since_ms=since)
+    while holder.current is None:
+        await asyncio.sleep(0.2)
+    await follow(settings, settings.topic("item-interactions"), on_interactions, since_ms=since,
+                 progress=TRENDING_REPLAY)
+
+
+async def trending_health() -> tuple[bool, dict[str, Any]]:
+    """Ready once the trending replay has reached the end offsets taken at its start."""
+    return TRENDING_REPLAY.caught_up, TRENDING_REPLAY.as_dict()
+
+
+HEALTH_CHECKS.update(trending=trending_health)

@@ -117,8 +117,9 @@ def answer(request: Request, state: UserState | None, deployed: Deployed | None,
     exclude = [*request.exclude, *(seen_movies(state) if state else ())]
     chain = reranker_of(reranker)
     pool = request.k * chain.depth if chain else request.k
+    last_active = max((ts for ts, _, _ in state["recent"]), default=None) if state else None
     found = recommend(deployed.bundle, request.user_id, pool, history=history, exclude=exclude,
-                      trending=deployed.trending, config=deployed.policy)
+                      trending=deployed.trending, last_active=last_active, config=deployed.policy)
     movie_ids, scores = found.movie_ids, found.scores
     if chain is not None and movie_ids:
         ranked = chain(Candidates.of(movie_ids, scores), request.k, rerank_context(deployed.bundle))

@@ -15,10 +15,10 @@ from models.evaluation.leave_last import (
 from models.evaluation.cases import Case, TimeCut, quantile_ts, time_cut
 from models.evaluation.cold_start import HISTORY_LENGTHS, cold_start_cases
 from models.evaluation.stats import list_metrics, mean_ci, summarise
-from models.evaluation.temporal import temporal_cases
+from models.evaluation.temporal import session_cases, temporal_cases
 
 __all__ = [
     "HISTORY_LENGTHS", "MIN_INTERACTIONS", "PROTOCOLS", "SAMPLING_SEED", "Case", "Split", "Target", "TimeCut",
     "cold_start_cases", "compare", "evaluate", "held_out_ranks", "leave_last_split", "list_metrics", "mean_ci",
-    "per_user_gains", "quantile_ts", "score_matrix", "summarise", "temporal_cases", "time_cut",
+    "per_user_gains", "quantile_ts", "score_matrix", "session_cases", "summarise", "temporal_cases", "time_cut",
 ]

@@ -27,6 +27,8 @@ class Case:
     """Every other movie the user already has (the model may not know them): never shown."""
     relevant: frozenset[int]
     """The movies that count as hits."""
+    last_active: int | None = None
+    """The user's latest event before the request (epoch ms), as the worker's live table knows it."""
 
 
 @dataclass(frozen=True)

@@ -22,5 +22,6 @@ def cold_start_cases(split: TimeCut, n: int) -> list[Case]:
             continue
         moment = int(ts[n - 1]) + 1 if n else int(ts[0])
         cases.append(Case(user_id=user, ts=moment, history=tuple(int(m) for m in movies[:n]), exclude=(),
-                          relevant=frozenset(int(m) for m in movies[n:])))
+                          relevant=frozenset(int(m) for m in movies[n:]),
+                          last_active=int(ts[n - 1]) if n else None))
     return cases

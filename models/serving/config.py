@@ -11,6 +11,7 @@ from models.base import Params
 Popularity = Literal["trending", "training"]
 """Which counts a strategy uses: the live decayed ``trending`` counts, or the model's all-time
 ``training`` counts (frozen at training; no half-life, and no replay window of the worker)."""
+HOUR_MS = 3_600_000
 HISTORY_BUCKETS = (1, 2, 4, 8, 16)
 """Lower bounds of the history-length buckets: 1, 2-3, 4-7, 8-15, 16+."""
 
@@ -43,6 +44,11 @@ class PolicyConfig(Params):
     ``model_popularity`` (what is watched now helps a model that stopped learning at training)."""
     model_popularity: Popularity = "trending"
     """The counts a known user's scores are blended with (when ``model_weight`` < 1)."""
+    active_within_hours: float = Field(1.0, gt=0)
+    """A known user whose latest event lies at most this long before the request is *active*
+    (in a session): the model has just seen their taste, so popularity helps them less."""
+    active_model_weight: float = Field(1.0, ge=0.0, le=1.0)
+    """``model_weight`` for an active known user (blended with the same ``model_popularity``)."""
     fallback_popularity: Popularity = "trending"
     """The counts that answer a user with no known history (``popular-fallback``)."""
 
@@ -58,6 +64,11 @@ class PolicyConfig(Params):
         if any(not 0.0 <= w <= 1.0 for w in self.fold_in_weights):
             raise ValueError(f"fold_in_weights must lie in [0, 1], not {self.fold_in_weights}")
         return self
+
+    def model_weight_for(self, idle_ms: Optional[int]) -> float:
+        """A known user's model weight, given the time since their latest event (None: unknown, idle)."""
+        active = idle_ms is not None and idle_ms <= self.active_within_hours * HOUR_MS
+        return self.active_model_weight if active else self.model_weight
 
     def fold_in_weight(self, history_length: int) -> tuple[float, Popularity]:
         """``w(n)`` and the popularity blended in, for a history of ``history_length`` movies."""

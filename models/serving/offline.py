@@ -37,7 +37,8 @@ class Ranker:
 
 def pure(config: PolicyConfig = PolicyConfig()) -> PolicyConfig:
     """``config`` with the model alone for everyone who has a history: a plain model / fold-in."""
-    return config.model_copy(update={"fold_in_weights": (1.0,) * len(config.history_buckets), "model_weight": 1.0})
+    return config.model_copy(update={"fold_in_weights": (1.0,) * len(config.history_buckets), "model_weight": 1.0,
+                               "active_model_weight": 1.0})
 
 
 def popular(half_life_days: float | None = None, training: bool = False) -> PolicyConfig:
@@ -63,9 +64,9 @@ def serve_cases(ranker: Ranker, cases: Sequence[Case], events: pd.DataFrame, k: 
         trending.update_many(movies[counted:until], ts[counted:until])
         counted = until
         if ranker.anonymous:
-            user, history, exclude = ANONYMOUS, (), (*case.exclude, *case.history)
+            user, history, exclude, last = ANONYMOUS, (), (*case.exclude, *case.history), None
         else:
-            user, history, exclude = case.user_id, case.history, case.exclude
+            user, history, exclude, last = case.user_id, case.history, case.exclude, case.last_active
         lists[index] = recommend(bundle, user, k, history=history, exclude=exclude, trending=trending,
-                                 now=case.ts, config=config).movie_ids
+                                 now=case.ts, last_active=last, config=config).movie_ids
     return lists

@@ -45,13 +45,15 @@ def recommend(
     exclude: Iterable[int] = (),
     trending: Optional[TrendingCounts] = None,
     now: Optional[int] = None,
+    last_active: Optional[int] = None,
     config: PolicyConfig = UNTUNED,
 ) -> Recommendation:
     """Top ``k`` movies for ``user_id`` and the strategy that found them (``RecoResponse.strategy``).
 
     - ``model``: the model was trained with the user; movies in ``history`` it never saw for
       them are folded in with the rest (see :func:`known_user_scores`); blended with
-      ``config.model_popularity`` by ``config.model_weight``.
+      ``config.model_popularity`` by ``config.model_weight``, or by ``active_model_weight``
+      when ``last_active`` (epoch ms of the user's latest event the caller knows) is recent.
     - ``fold-in``: a new user with a movie the model knows in ``history``; the fold-in score is
       blended with popularity by ``config``'s weight and source for the history's length.
     - ``popular-fallback``: nothing known about the user; ``config.fallback_popularity`` alone.
@@ -79,8 +81,11 @@ def recommend(
     if user is not None:
         allowed[model.seen(user)] = False
         scores, strategy = known_user_scores(model, user, watched), "model"
-        if config.model_weight < 1.0:
-            scores = blend(scores, counts[config.model_popularity], config.model_weight, allowed)
+        moment = now if now is not None else (trending.last_ts if trending is not None else None)
+        idle = None if last_active is None or moment is None else int(moment) - int(last_active)
+        weight = config.model_weight_for(idle)
+        if weight < 1.0:
+            scores = blend(scores, counts[config.model_popularity], weight, allowed)
     elif watched.size:
         items, ranks = distinct_history(watched)
         weight, source = config.fold_in_weight(items.size)

@@ -128,8 +128,10 @@ def leave_last_out(frame: pd.DataFrame, names: Sequence[str], *, tune: bool = Tr
     """Rows of leave-last-out: each user's test item asked at its moment, the models fitted on the rest."""
     split = leave_last_split(frame)
     served = serve_models(frame, names, tune=tune, seed=seed, split=split)
-    seen = split.frame("train+validation").groupby("user_id")["movie_id"].apply(tuple)
-    cases = [Case(user_id=int(u), ts=int(t), history=(), exclude=seen[u], relevant=frozenset([int(m)]))
+    known = split.frame("train+validation").groupby("user_id")
+    seen, last = known["movie_id"].apply(tuple), known["ts"].max()
+    cases = [Case(user_id=int(u), ts=int(t), history=(), exclude=seen[u], relevant=frozenset([int(m)]),
+                  last_active=int(last[u]))
              for u, m, t in split.test[["user_id", "movie_id", "ts"]].itertuples(index=False)]
     return score(rankers(served, False), cases, split.frame("all"), {"protocol": "leave-last-out"}), served
 

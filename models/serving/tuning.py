@@ -14,7 +14,9 @@ validation NDCG@10 over users (:func:`models.evaluation.list_metrics`):
   rest relevant; per history bucket a weight of :data:`BLEND_WEIGHTS`, with either popularity
   (the live counts at the chosen half-life, or the training counts).
 - ``model``: users known before the cut with new movies in the window, asked at the cut; the
-  model's weight against either popularity.
+  model's weight against either popularity. Then the weight for *active* known users (latest
+  event at most ``active_within_hours`` before the request): known users' next movie in the
+  window asked at its moment, their earlier window movies live (:func:`session_cases`).
 
 Retraining calls this on its newest data, so the choices follow the catalogue as it changes.
 """
@@ -26,10 +28,12 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from models.bundle import ModelBundle
-from models.evaluation import Case, TimeCut, cold_start_cases, list_metrics, quantile_ts, temporal_cases, time_cut
+from models.evaluation import (
+    Case, TimeCut, cold_start_cases, list_metrics, quantile_ts, session_cases, temporal_cases, time_cut,
+)
 from models.factory import create_model, model_class
 from models.interactions import IdMaps, recency_matrix
-from models.serving.config import PolicyConfig, bucket_of
+from models.serving.config import HOUR_MS, PolicyConfig, bucket_of
 from models.serving.offline import K, Ranker, serve_cases
 
 VALIDATION_QUANTILE = 0.875
@@ -125,6 +129,20 @@ def tune_model(bundle: ModelBundle, cases: Sequence[Case], events: pd.DataFrame,
     return config.model_copy(update={"model_popularity": best["popularity"], "model_weight": best["weight"]}), log
 
 
+def tune_active(bundle: ModelBundle, cases: Sequence[Case], events: pd.DataFrame,
+                config: PolicyConfig) -> tuple[PolicyConfig, list[dict]]:
+    """Active known users' model weight (same popularity as the idle ones), on the active ``cases``."""
+    limit = config.active_within_hours * HOUR_MS
+    active = [c for c in cases if c.last_active is not None and c.ts - c.last_active <= limit]
+    log = []
+    for weight in BLEND_WEIGHTS:
+        candidate = config.model_copy(update={"active_model_weight": weight})
+        log.append({"popularity": config.model_popularity, "weight": weight, "queries": len(active),
+                    **_scores(Ranker(bundle, candidate), active, events)})
+    best = max(reversed(log), key=lambda r: r[SELECTION_METRIC])  # ties: the model alone
+    return config.model_copy(update={"active_model_weight": best["weight"]}), log
+
+
 def tune_policy(frame: pd.DataFrame, model_name: str, seed: int = 0, *, params: Optional[dict[str, Any]] = None,
                 quantile: float = VALIDATION_QUANTILE, bundle: Optional[ModelBundle] = None) -> PolicyTuning:
     """Tune the serving policy of ``model_name`` on ``frame``'s freshest window (module docstring).
@@ -141,7 +159,9 @@ def tune_policy(frame: pd.DataFrame, model_name: str, seed: int = 0, *, params: 
     config, fallback_log = tune_fallback(bundle, newcomers, frame)
     config, fold_in_log = tune_fold_in(bundle, split, frame, config)
     config, model_log = tune_model(bundle, known, frame, config)
+    config, active_log = tune_active(bundle, session_cases(split), frame, config)
     window = {"cut_ts": split.cut, "end_ts": int(frame["ts"].max()), "quantile": quantile,
               "new_users": len(newcomers), "known_users": len(known)}
     return PolicyTuning(config=config, window=window,
-                        log={"popular-fallback": fallback_log, "fold-in": fold_in_log, "model": model_log})
+                        log={"popular-fallback": fallback_log, "fold-in": fold_in_log, "model": model_log,
+                             "model (active)": active_log})

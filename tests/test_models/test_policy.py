@@ -189,6 +189,35 @@ class TestPopularitySources:
         assert counts.movie_ids == trending.top_k(5, exclude=trained_movies(frame, 1000))[0].tolist()
 
 
+class TestActiveUsers:
+    NOW = 50 * DAY_MS
+    ACTIVE_ONLY = PolicyConfig(model_weight=0.0, active_model_weight=1.0, active_within_hours=1.0)
+
+    def test_the_weight_follows_the_time_since_the_latest_event(self):
+        config = PolicyConfig(model_weight=0.3, active_model_weight=0.9, active_within_hours=2.0)
+        assert [config.model_weight_for(idle) for idle in (0, 2 * 3_600_000, 2 * 3_600_000 + 1, None)] == \
+            [0.9, 0.9, 0.3, 0.3]
+
+    def test_an_active_known_user_gets_the_model_and_an_idle_one_the_blend(self, bundle, clusters, trending):
+        frame, _, _ = clusters
+        alone = recommend(bundle, 1000, 5, trending=trending, now=self.NOW).movie_ids
+        counts = trending.top_k(5, exclude=trained_movies(frame, 1000))[0].tolist()
+        assert alone != counts
+
+        def served(last_active):
+            return recommend(bundle, 1000, 5, trending=trending, now=self.NOW, last_active=last_active,
+                             config=self.ACTIVE_ONLY).movie_ids
+
+        assert served(self.NOW - 1_800_000) == alone
+        assert served(self.NOW - 7_200_000) == counts and served(None) == counts
+
+    def test_a_new_user_is_not_affected(self, bundle, trending):
+        history = [raw_movie(1), raw_movie(14)]
+        plain = recommend(bundle, NEW_USER, 5, history=history, trending=trending, now=self.NOW)
+        assert recommend(bundle, NEW_USER, 5, history=history, trending=trending, now=self.NOW,
+                         last_active=self.NOW, config=self.ACTIVE_ONLY) == plain
+
+
 class TestTuning:
     def test_moving_popularity_picks_a_short_half_life_for_newcomers(self):
         tuning = tune_policy(shifting_frame(), "als", seed=0, params={"factors": 4})
@@ -204,6 +233,10 @@ class TestTuning:
         config, card = tuning.config, tuning.card()
         filled = {row["bucket"] for row in card["fold-in"] if row["queries"]}
         assert filled and len(card["fold-in"]) == len(config.history_buckets) * 2 * 11
+        active = card["model (active)"]
+        assert len(active) == 11 and active[0]["queries"] > 0
+        assert max(r["ndcg@10"] for r in active) == next(
+            r["ndcg@10"] for r in active if r["weight"] == config.active_model_weight)
         for low, weight in zip(config.history_buckets, config.fold_in_weights):
             # trending alone mixes both clusters, fold-in alone ignores time; empty buckets stay untuned
             assert 0.0 < weight < 1.0 if low in filled else weight == 1.0

@@ -9,7 +9,8 @@ import pytest
 
 from models.bundle import ModelBundle
 from models.evaluation import (
-    Case, cold_start_cases, compare, list_metrics, mean_ci, quantile_ts, summarise, temporal_cases, time_cut,
+    Case, cold_start_cases, compare, list_metrics, mean_ci, quantile_ts, session_cases, summarise, temporal_cases,
+    time_cut,
 )
 from models.factory import create_model
 from models.interactions import IdMaps, recency_matrix
@@ -51,10 +52,20 @@ def test_temporal_cases_ask_at_the_cut_with_the_pre_cut_movies_excluded(frame):
     split = time_cut(frame, CUT)
     (known,) = temporal_cases(split, known=True)
     assert (known.user_id, known.ts, known.history, known.exclude) == (1, CUT, (), (10, 11))
+    assert known.last_active == 20
     assert known.relevant == {12, 13}
     everyone = {c.user_id: c for c in temporal_cases(split, known=None)}
     assert set(everyone) == {1, 3, 4} and everyone[3].relevant == {11, 15, 16, 17} and everyone[3].exclude == ()
     assert {c.user_id for c in temporal_cases(split, known=False)} == {3, 4}
+
+
+def test_session_cases_ask_known_users_for_their_next_movie_with_the_earlier_ones_live(frame):
+    split = time_cut(frame, CUT)
+    first, second = session_cases(split)
+    assert (first.user_id, first.ts, first.history, first.exclude, first.last_active) == (1, 100, (), (10, 11), 20)
+    assert (second.ts, second.history, second.last_active, second.relevant) == (120, (12,), 100, frozenset({13}))
+    assert first.relevant == {12}
+    assert session_cases(split, per_user=1) == [second]
 
 
 def test_cold_start_cases_show_the_first_n_and_score_the_rest(frame):
