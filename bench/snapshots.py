@@ -91,7 +91,7 @@ class SinkWorkerRun(WorkerRun):
     """A worker run that also records the sink's counters from every /metrics scrape."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        super().__init__(env, log_path)
+        super().__init__("app.cli", env, log_path)
         self.sink_samples: list[tuple[float, int, int, int]] = []
         """(time, rows written, bytes written, events buffered) per scrape."""
 
