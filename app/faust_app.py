@@ -9,6 +9,7 @@ import socket
 
 import faust
 
+from app.cluster import membership_options
 from app.faust_consumer import Consumer
 from app.http_errors import json_errors
 from app.kafka_security import broker_credentials
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         origin="app",
         web_application_options={"middlewares": [json_errors]},
         Worker="app.worker:BoundedStopWorker",
+        **membership_options(settings, worker_id(settings)),
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
     return app

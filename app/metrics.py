@@ -99,3 +99,7 @@ SNAPSHOT_LAST_FILE_TIMESTAMP = Gauge(
     "movierecs_snapshot_last_file_timestamp_seconds", "Unix time this worker last stored a snapshot file.",
     ["topic"])
 CATALOG_MOVIES = Gauge("movierecs_catalog_movies", "Movies in this worker's catalog table.")
+PARTITIONS_OWNED = Gauge(
+    "movierecs_partitions_owned", "Table partitions this worker owns (serves and writes).")
+STANDBY_PARTITIONS = Gauge(
+    "movierecs_standby_partitions", "Table partitions this worker keeps warm as a standby replica.")

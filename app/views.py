@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agents.snapshot_sink import STATUS as SNAPSHOT_STATUS
 from app import app
 from app.auth import public
+from app.cluster import health_check as cluster_health
 from app.events import MAX_USER_ID
 from app.partitioning import partition_of
 from app.settings import get_settings
@@ -123,6 +124,7 @@ async def snapshot_health() -> tuple[bool, dict[str, Any]]:
 HEALTH_CHECKS: dict[str, Callable[[], Awaitable[tuple[bool, Any]]]] = {
     "kafka": kafka_reachable,
     "snapshots": snapshot_health,
+    "cluster": cluster_health(app),
 }
 """Each check answers (ok, what to show under its name); /health is 503 unless all are ok."""
 

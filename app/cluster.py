@@ -1,0 +1,74 @@
+"""A worker's place in the group: static membership options, and what it owns for /health.
+
+Static membership (KIP-345) is what lets a restarted worker resume at once: it rejoins
+under the same ``group.instance.id``, the broker hands it back its old assignment and the
+others never rebalance. A worker that joins under a fresh id instead waits until the dead
+member's session expires, the ~110 s pause issue #13 saw. The price: a worker that stops
+for good, cleanly or not, holds its partitions for one session timeout (aiokafka sends no
+LeaveGroup for a static member), so the session timeout is short.
+
+Faust falls back to aiokafka's round-robin assignor when an app has no standby replicas and
+no changelog tables (faust-streaming PR 658); round robin knows nothing of standbys or
+co-partitioned tables. ``uses_faust_assignor`` states the condition our app relies on.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from app.metrics import PARTITIONS_OWNED, STANDBY_PARTITIONS
+from app.settings import Settings
+
+
+def membership_options(settings: Settings, instance_id: str) -> dict[str, Any]:
+    """Faust settings for the group: static member ``instance_id``, session and heartbeat."""
+    return {
+        "consumer_group_instance_id": instance_id if settings.static_membership else None,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": min(settings.heartbeat_interval_s, settings.session_timeout_s / 3),
+    }
+
+
+def uses_faust_assignor(app: faust.App) -> bool:
+    """Whether Faust's own assignor (standbys, co-partitioning) assigns this app's partitions.
+
+    The condition of ``faust.transport.drivers.aiokafka`` 0.15.3; otherwise it is round robin.
+    """
+    return app.conf.table_standby_replicas > 0 or bool(app.tables.changelog_topics)
+
+
+def table_partitions(app: faust.App, tps: Iterable[TP]) -> list[int]:
+    """The partition numbers among ``tps`` that belong to a table's changelog."""
+    changelogs = app.tables.changelog_topics
+    return sorted({tp.partition for tp in tps if tp.topic in changelogs})
+
+
+def cluster_status(app: faust.App) -> tuple[bool, dict[str, Any]]:
+    """Partitions this worker owns and keeps warm, and whether its tables are recovered.
+
+    Ready (ok) once a rebalance is over and the tables of its partitions are rebuilt: before
+    that a user's state may be missing, so load balancers should look elsewhere.
+    """
+    recovery = app.tables.recovery
+    recovering = bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
+    shown = {
+        "partitions": table_partitions(app, app.assignor.assigned_actives()),
+        "standby_partitions": table_partitions(app, app.assignor.assigned_standbys()),
+        "recovery": "recovering" if recovering else "done",
+        "static_member": app.conf.consumer_group_instance_id,
+        "faust_assignor": uses_faust_assignor(app),
+    }
+    return not recovering, shown
+
+
+def health_check(app: faust.App) -> Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]:
+    """``cluster_status`` as a /health check; also feeds the partition gauges on every scrape."""
+    PARTITIONS_OWNED.set_function(lambda: len(table_partitions(app, app.assignor.assigned_actives())))
+    STANDBY_PARTITIONS.set_function(lambda: len(table_partitions(app, app.assignor.assigned_standbys())))
+
+    async def check() -> tuple[bool, dict[str, Any]]:
+        return cluster_status(app)
+    return check

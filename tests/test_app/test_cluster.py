@@ -1,0 +1,59 @@
+"""Static membership options, the assignor condition, and the /health cluster check."""
+from __future__ import annotations
+
+import pytest
+
+from app.cluster import cluster_status, membership_options, table_partitions, uses_faust_assignor
+from app.settings import Settings
+
+
+def test_static_membership_names_the_member_by_the_worker_id() -> None:
+    options = membership_options(Settings(session_timeout_s=9.0, heartbeat_interval_s=1.0), "worker-2")
+    assert options == {"consumer_group_instance_id": "worker-2", "broker_session_timeout": 9.0,
+                       "broker_heartbeat_interval": 1.0}
+    assert membership_options(Settings(static_membership=False), "worker-2")["consumer_group_instance_id"] is None
+
+
+def test_heartbeats_come_at_least_three_times_per_session() -> None:
+    options = membership_options(Settings(session_timeout_s=6.0, heartbeat_interval_s=5.0), "w")
+    assert options["broker_heartbeat_interval"] == 2.0
+
+
+def test_a_session_shorter_than_the_brokers_minimum_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Settings(session_timeout_s=3.0)
+
+
+def test_the_worker_app_is_assigned_by_faust_not_round_robin() -> None:
+    import tables  # noqa: F401 - registers the changelog tables, as autodiscovery does
+    from app import app
+
+    assert app.conf.consumer_group_instance_id and app.conf.broker_session_timeout == Settings().session_timeout_s
+    assert uses_faust_assignor(app)
+
+
+def test_only_table_partitions_count(faust_test_app: dict) -> None:
+    from faust.types import TP
+
+    from app import app
+    from tables import user_history
+
+    changelog = user_history.changelog_topic.get_topic_name()
+    tps = {TP(changelog, 3), TP(changelog, 1), TP("some-source-topic", 5)}
+    assert table_partitions(app, tps) == [1, 3]
+
+
+def test_health_says_recovering_until_the_tables_are_rebuilt(faust_test_app: dict,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import app
+
+    recovery = app.tables.recovery
+    monkeypatch.setattr(app, "rebalancing", False)
+    recovery.completed.clear()
+    ok, shown = cluster_status(app)
+    assert not ok and shown["recovery"] == "recovering"
+    recovery.completed.set()
+    ok, shown = cluster_status(app)
+    assert ok and shown["recovery"] == "done" and shown["faust_assignor"] is True
+    monkeypatch.setattr(app, "rebalancing", True)
+    assert not cluster_status(app)[0]
