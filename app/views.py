@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+import aiohttp
 from faust import web
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,6 +49,8 @@ def on_owner(table: Any, match_info: str) -> Callable[[Handler], Handler]:
                 return await routed(view, request, **kwargs)
             except TypeError:  # Faust's router before the producer knows the changelog (start-up)
                 return error(view, 503, "not ready", "this key's owner is not known yet; retry shortly")
+            except (aiohttp.ClientError, OSError) as exc:  # the owner died; the group moves its partitions
+                return error(view, 503, "owner unavailable", f"the worker owning this key does not answer: {exc}")
         return handler
     return decorator
 
