@@ -14,6 +14,7 @@ from app.registry import Registry
 from app.settings import get_settings
 from app.storage import open_store
 from app.views import HEALTH_CHECKS
+from tables.history import item_deltas
 
 settings = get_settings()
 MODEL_EVENT = codec_for("ModelEvent", settings.topic("model-events"))
@@ -59,10 +60,10 @@ async def on_interactions(records: list[Any]) -> None:
     if deployed is None:
         return
     for record in records:
-        delta = json.loads(record.value) if record.value else None
         # A delta may combine several users' new interactions with one movie (one per batch).
-        for _ in range(delta["new_watcher"] + delta["ratings"] if delta else 0):
-            deployed.trending.update(delta["movie_id"], delta["ts"])
+        for delta in item_deltas(json.loads(record.value) if record.value else None):
+            for _ in range(delta["new_watcher"] + delta["ratings"]):
+                deployed.trending.update(delta["movie_id"], delta["ts"])
 
 
 TRENDING_REPLAY = CatchUp()

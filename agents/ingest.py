@@ -3,7 +3,7 @@
 Each agent takes a batch of messages, dead-letters the unusable ones with their reason,
 moves events found on a partition that does not own their user to the owning partition,
 and writes each user's state once per batch. New interactions go on to the item agent,
-re-keyed by movie.
+re-keyed by movie, one message per movie partition and batch.
 """
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from app.partitioning import partition_of, user_key
 from app.ratelimit import RATINGS
 from app.settings import get_settings
 from tables import user_history
-from tables.history import (already_applied, apply_rate, apply_watch, combine_by_movie,
-                            new_user_state)
+from tables.history import already_applied, apply_rate, apply_watch, deltas_by_partition, new_user_state
 
 settings = get_settings()
 LIMITS = Limits.from_settings(settings)
@@ -90,7 +89,7 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
             if source is RATE and RATINGS.check(key):
                 limited.append(message)
                 continue
-            delta = source.apply(state, parsed, settings.history_length)
+            delta = source.apply(state, parsed, settings.history_length, settings.user_max_movies)
             state["offsets"][stream] = offset
             applied += 1
             if delta is not None:
@@ -101,8 +100,9 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
             f"user over {settings.ratings_per_user_hour} ratings per hour (MOVIE_RECS_RATINGS_PER_USER_HOUR)"))
     EVENTS_INGESTED.labels(source.name).inc(applied)
     EVENTS_REPLAYED.labels(source.name).inc(replayed)
-    for delta in combine_by_movie(deltas):
-        await topics.item_interactions.send(key=str(delta.movie_id).encode(), value=delta.as_dict())
+    for partition, values in deltas_by_partition(deltas, settings.partitions).items():
+        await topics.item_interactions.send(key=str(values[0]["movie_id"]).encode(), value=values,
+                                            partition=partition)
 
 
 @app.agent(topics.watch_sources)

@@ -169,13 +169,15 @@ class Settings(BaseSettings):
     """Exposure windows kept in the table: /fairness?window=all sums them."""
     fairness_gauge_interval_s: float = Field(15.0, gt=0)
     """How often a worker recomputes the fairness gauges of the arms whose exposure it holds."""
-    # --- Cluster -----------------------------------------------------------------------
+    # --- Scale and failover --------------------------------------------------------------
     static_membership: bool = True
     """Join the group as a static member named by the worker id, so a restarted worker takes its partitions back at once."""
     session_timeout_s: float = Field(8.0, ge=6.0)
     """How long the group waits for a silent worker before moving its partitions (the broker's minimum is 6 s)."""
     heartbeat_interval_s: float = Field(1.0, gt=0)
     """How often a worker tells the group it is alive (at most a third of the session timeout)."""
+    user_max_movies: int = Field(2000, ge=1)
+    """Movies remembered per user as watched and as rated; the earliest are forgotten beyond it (see tables.history)."""
 
     # --- Spam ---------------------------------------------------------------------------
     spam_window_s: int = Field(3600, ge=1)

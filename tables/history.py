@@ -5,6 +5,8 @@ A user's state is a JSON-ready dict (it travels through the table's changelog):
 - ``watch_events`` / ``rate_events``: valid events counted once each;
 - ``watched``: movie id -> first watch time (a watch counts once per user and movie);
 - ``rated``: movie id -> latest rating;
+  both keep at most ``user_max_movies`` movies, forgetting the earliest first, so a row
+  and its changelog value stay bounded however long a user stays;
 - ``recent``: the last ``history_length`` interactions as ``[ts, movie_id, rating]``
   (rating 0 for a watch);
 - ``offsets``: ``"topic:partition"`` where events were first produced -> last offset
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from app.events import RateEvent, WatchEvent
+from app.partitioning import partition_of
 
 UserState = dict[str, Any]
 
@@ -53,6 +56,32 @@ def combine_by_movie(deltas: Iterable[ItemDelta]) -> list[ItemDelta]:
     return list(combined.values())
 
 
+def deltas_by_partition(deltas: Iterable[ItemDelta], partitions: int) -> dict[int, list[dict[str, int]]]:
+    """The combined deltas grouped by the partition owning each movie: one item message each.
+
+    A message per movie cost the item agent Faust's whole per-message path (and every
+    worker's trending follower a decode) for a few integers; a batch now sends at most one
+    message per partition. Each movie still lands on its own partition, as its table row.
+    """
+    grouped: dict[int, list[dict[str, int]]] = {}
+    for delta in combine_by_movie(deltas):
+        grouped.setdefault(partition_of(str(delta.movie_id).encode(), partitions), []).append(delta.as_dict())
+    return grouped
+
+
+def item_deltas(value: Any) -> list[dict[str, int]]:
+    """The deltas in one ``item-interactions`` value: a list, or one delta (messages written before)."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _bound(movies: dict[str, Any], max_movies: int | None) -> None:
+    """Forget the earliest-added movies beyond ``max_movies`` (dicts keep insertion order)."""
+    while max_movies is not None and len(movies) > max_movies:
+        del movies[next(iter(movies))]
+
+
 def new_user_state() -> UserState:
     return {"watch_events": 0, "rate_events": 0, "watched": {}, "rated": {}, "recent": [],
             "offsets": {}}
@@ -70,23 +99,27 @@ def _remember(state: UserState, ts: int, movie_id: int, rating: int, history_len
         del recent[: len(recent) - history_length]
 
 
-def apply_watch(state: UserState, event: WatchEvent, history_length: int) -> ItemDelta | None:
+def apply_watch(state: UserState, event: WatchEvent, history_length: int,
+                max_movies: int | None = None) -> ItemDelta | None:
     """Count a watch minute; the first minute of a movie is a new interaction."""
     state["watch_events"] += 1
     key = str(event.movie_id)
     if key in state["watched"]:
         return None
     state["watched"][key] = event.ts
+    _bound(state["watched"], max_movies)
     _remember(state, event.ts, event.movie_id, 0, history_length)
     return ItemDelta(event.movie_id, event.ts, new_watcher=1)
 
 
-def apply_rate(state: UserState, event: RateEvent, history_length: int) -> ItemDelta:
+def apply_rate(state: UserState, event: RateEvent, history_length: int,
+               max_movies: int | None = None) -> ItemDelta:
     """Record a rating; a re-rating moves the movie's rating sum but not its count."""
     state["rate_events"] += 1
     key = str(event.movie_id)
     previous = state["rated"].get(key)
     state["rated"][key] = event.rating
+    _bound(state["rated"], max_movies)
     _remember(state, event.ts, event.movie_id, event.rating, history_length)
     if previous is None:
         return ItemDelta(event.movie_id, event.ts, ratings=1, rating_sum=event.rating)

@@ -34,7 +34,10 @@ async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
     assert state["watch_events"] == 6
     assert sorted(state["watched"]) == ["11", "12"]
     sent = faust_test_app["item-interactions"].call_args_list
-    assert [call.kwargs["key"] for call in sent] == [b"11", b"12"]
+    deltas = [delta for call in sent for delta in call.kwargs["value"]]
+    assert [(d["movie_id"], d["new_watcher"]) for d in deltas] == [(11, 1), (12, 1)]
+    for call in sent:  # one message per movie partition, on that partition
+        assert {partition_of(str(d["movie_id"]).encode(), 8) for d in call.kwargs["value"]} == {call.kwargs["partition"]}
 
 
 async def test_bad_messages_are_dead_lettered_with_reason_and_payload(faust_test_app) -> None:
@@ -101,9 +104,9 @@ async def test_item_agent_sums_deltas(faust_test_app) -> None:
               {"movie_id": 4, "ts": 2, "new_watcher": 0, "ratings": 1, "rating_sum": 5},
               {"movie_id": 8, "ts": 3, "new_watcher": 1, "ratings": 0, "rating_sum": 0}]
     async with count_items.test_context() as agent:
-        for delta in deltas:
-            await agent.put(delta, key=str(delta["movie_id"]).encode(),
-                            partition=partition_of(str(delta["movie_id"]).encode(), 8))
+        await agent.put(deltas[0], key=b"4", partition=partition_of(b"4", 8))  # one delta, as written before
+        await agent.put(deltas[1:2], key=b"4", partition=partition_of(b"4", 8))  # a list, as written now
+        await agent.put(deltas[2:], key=b"8", partition=partition_of(b"8", 8))
         await settle()
     assert item_stats.get(b"4") == {"watchers": 1, "ratings": 1, "rating_sum": 5, "last_ts": 2}
     assert item_stats.get(b"8")["watchers"] == 1

@@ -30,6 +30,30 @@ def test_history_keeps_only_the_most_recent() -> None:
     assert seen_movies(state) == set(range(1, 8))
 
 
+def test_seen_movies_are_bounded_forgetting_the_earliest() -> None:
+    state = new_user_state()
+    for movie in range(1, 6):
+        apply_watch(state, WatchEvent(movie, 1, movie, 0), 10, max_movies=3)
+        apply_rate(state, RateEvent(movie, 1, movie, 4), 10, max_movies=3)
+    assert list(state["watched"]) == ["3", "4", "5"] and list(state["rated"]) == ["3", "4", "5"]
+    assert state["watch_events"] == state["rate_events"] == 5
+    assert apply_watch(state, WatchEvent(9, 1, 1, 0), 10, max_movies=3).new_watcher == 1, "forgotten, so new"
+
+
+def test_item_deltas_go_one_message_per_movie_partition() -> None:
+    from app.partitioning import partition_of
+    from tables.history import ItemDelta, deltas_by_partition, item_deltas
+
+    deltas = [ItemDelta(m, m, new_watcher=1) for m in range(1, 40)] + [ItemDelta(1, 99, ratings=1, rating_sum=3)]
+    grouped = deltas_by_partition(deltas, 8)
+    assert len(grouped) <= 8 and sum(map(len, grouped.values())) == 39
+    for partition, values in grouped.items():
+        assert {partition_of(str(v["movie_id"]).encode(), 8) for v in values} == {partition}
+    (first,) = [v for values in grouped.values() for v in values if v["movie_id"] == 1]
+    assert (first["new_watcher"], first["ratings"], first["ts"]) == (1, 1, 99)
+    assert item_deltas(first) == [first] and item_deltas([first]) == [first] and item_deltas(None) == []
+
+
 def test_replayed_offsets_are_recognised_per_topic() -> None:
     state = new_user_state()
     state["offsets"]["watch:3"] = 10
