@@ -60,7 +60,7 @@ async def test_broker_outage(registry_dir: Path, tmp_path: Path, kafka_bootstrap
         assert seen_down, "/health never said the broker was unavailable"
         assert all(w.proc.poll() is None for w in group.workers.values()), "a worker died in the outage"
         broker.run("start")
-        assert broker_answers(broker.bootstrap)
+        assert await asyncio.to_thread(broker_answers, broker.bootstrap)
 
         await asyncio.to_thread(group.settle)  # ok again, by themselves
         async with Answers(broker.bootstrap, group.prefix) as answers:
