@@ -11,9 +11,11 @@ import faust
 from app import app
 from app.partitioning import partition_of
 from app.settings import get_settings
+from tables.rocksdb_store import register as register_rocksdb_store
 from tables.traces import TraceTable, trace_key  # noqa: F401 - trace_key is part of this package's API
 
 settings = get_settings()
+register_rocksdb_store()  # before any table opens its store
 
 
 class KeyPartitionedTable(faust.Table):
