@@ -103,7 +103,8 @@ class Cluster:
             if ready and spread and all(owned.values()):
                 return owned
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the group did not settle in {timeout_s}s: {owned}")
+                health = {name: get(worker, "/health")[1][:600] for name, worker in self.workers.items()}
+                raise TimeoutError(f"the group did not settle in {timeout_s}s: {owned} {health}")
             time.sleep(0.5)
 
     def stop_all(self) -> None:
