@@ -7,7 +7,8 @@ Run from the repository root, with the broker in MOVIE_RECS_KAFKA_BOOTSTRAP::
 For each worker count, a fresh group (topics of its own, an ALS model trained on ML-100K
 once for the run) gets ``--minutes`` of open-loop traffic: watch and rate events of random
 ML-100K users and movies at ``--event-rate`` (times are now, so they are valid), produced
-keyed by user, and ``GET /recommend/{user}`` at ``--request-rate`` spread over the workers.
+keyed by user, and ``GET /recommend/{user}`` at ``--request-rate`` spread over the workers
+(eight client threads share the schedule; latency counts from each request's due time).
 Every ``--sample-s`` the run records the events ingested (the workers'
 ``movierecs_events_ingested_total``), each worker's RSS (``/proc``), and the group's lag on
 the watch and rate topics (end offsets minus committed offsets). Per worker count it
@@ -40,6 +41,8 @@ from bench.failover import USERS, Cluster, get
 from bench.ingest import CODECS, INGESTED, bench_main, offsets
 
 MOVIES = range(1, 1683)
+CLIENT_LANES = 8
+"""Client threads sharing the request schedule (an open loop needs requests in flight at once)."""
 
 
 def rss_mb(pid: int) -> float:
@@ -63,8 +66,8 @@ class Traffic:
         self.sent = 0
         self.latencies_ms: list[float] = []
         self.errors = 0
-        self.threads = [threading.Thread(target=self._events, daemon=True),
-                        threading.Thread(target=self._requests, daemon=True)]
+        self.threads = [threading.Thread(target=self._events, daemon=True)] + [
+            threading.Thread(target=self._requests, args=(lane,), daemon=True) for lane in range(CLIENT_LANES)]
 
     def __enter__(self) -> "Traffic":
         for thread in self.threads:
@@ -102,8 +105,9 @@ class Traffic:
         finally:
             await producer.stop()
 
-    def _requests(self) -> None:
-        rng, started, asked = random.Random(1), time.monotonic(), 0
+    def _requests(self, lane: int) -> None:
+        """Requests ``lane``, ``lane + CLIENT_LANES``, ... of the schedule, so one slow answer delays few."""
+        rng, started, asked = random.Random(lane), time.monotonic(), lane
         while not self.stop.is_set():
             due = started + asked / self.request_rate
             if time.monotonic() < due:
@@ -113,7 +117,7 @@ class Traffic:
             status, _ = get(rng.choice(workers), f"/recommend/{rng.choice(USERS)}?k=10", timeout_s=5.0)
             self.latencies_ms.append((time.monotonic() - due) * 1000)  # from the due time: open loop
             self.errors += status != 200
-            asked += 1
+            asked += CLIENT_LANES
 
 
 def ingested(cluster: Cluster) -> int:
