@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.serving_peers import delete_topics
 from tests.kafka_tools import Worker, free_port
 from tests.test_integration.test_serving_kafka import frame_avro, unframe_avro
 
@@ -112,6 +113,10 @@ class Group:
     def stop_all(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+
+    async def delete_topics(self) -> None:
+        """Drop the run's topics and changelogs (all under the prefix): the broker is shared."""
+        await delete_topics(self.bootstrap, self.prefix)
 
 
 def expected_per_user(sent: list[tuple[str, dict]]) -> dict[int, int]:

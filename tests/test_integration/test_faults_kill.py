@@ -89,6 +89,7 @@ async def test_sigkill_one_of_three(kafka_bootstrap: str, registry_dir: Path, tm
         assert not bad, f"HTTP answers other than 200 or a clean 503 while w3 was dead: {bad[:10]}"
     finally:
         group.stop_all()  # a clean stop writes the survivors' open snapshot batches
+        await group.delete_topics()
     files = await check_files(group.snapshots, len(sent))  # raises unless each event is there once
     print(f"\nproduced {len(sent)} events and {len(early) + len(orphaned)} Kafka requests; tables hold "
           f"{sum(counts.values())} events, snapshots {files['rows']} rows in {files['files']} files; "

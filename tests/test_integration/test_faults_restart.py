@@ -53,3 +53,4 @@ async def test_restart_all_workers(kafka_bootstrap: str, registry_dir: Path, tmp
               f"tables hold {sum(counts.values())}; partitions {owned_before} before, {owned_after} after")
     finally:
         group.stop_all()
+        await group.delete_topics()
