@@ -40,6 +40,11 @@ SCRIPT_VARIABLES = {
         "MOVIE_RECS_KAFKA_TLS_DIR": ("`$TMPDIR/movie-recs-kafka-tls-<port>`",
                                      "Where the CA (ca.pem) and broker certificate are generated; never inside the repository."),
     },
+    "docker/workers.sh": {
+        "MOVIE_RECS_WORKERS_DIR": ("`data/workers`", "Where the workers' logs, pid files and data directories go."),
+        "MOVIE_RECS_WORKER_ID_PREFIX": ("`worker-`", "Worker i is named `<prefix><i>`: its worker id and static group member."),
+        "MOVIE_RECS_WEB_PORT": ("`8081`", "Port of worker 1; worker i listens on this + i - 1."),
+    },
 }
 
 
