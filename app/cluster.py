@@ -41,8 +41,11 @@ def uses_faust_assignor(app: faust.App) -> bool:
 
 
 def table_partitions(app: faust.App, tps: Iterable[TP]) -> list[int]:
-    """The partition numbers among ``tps`` that belong to a table's changelog."""
-    changelogs = app.tables.changelog_topics
+    """The user-keyed table partitions among ``tps``: those of the changelogs of tables with
+    the app's partition count (global and single-partition tables, such as the catalog, are
+    on every worker or one, and would blur which worker owns what)."""
+    changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()
+                  if not table.is_global and table.partitions == app.conf.topic_partitions}
     return sorted({tp.partition for tp in tps if tp.topic in changelogs})
 
 
