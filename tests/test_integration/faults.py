@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from tests.test_integration.test_serving_kafka import frame_avro, unframe_avro
 USERS = range(1, 301)
 PARTITIONS = 8
 HEALTH_TIMEOUT_S = 150.0
+STOP_TIMEOUT_S = 90.0
 
 
 def events(count: int, seed: int, users: range = USERS) -> list[tuple[str, dict]]:
@@ -54,7 +57,10 @@ class Group:
         self.env = {"MOVIE_RECS_KAFKA_BOOTSTRAP": self.bootstrap, "MOVIE_RECS_TOPIC_PREFIX": self.prefix,
                     "MOVIE_RECS_APP_ID": f"fault-{run}", "MOVIE_RECS_PARTITIONS": str(PARTITIONS),
                     "MOVIE_RECS_REGISTRY": f"file://{self.registry}", "MOVIE_RECS_SERVE_MODEL": "als",
-                    "MOVIE_RECS_SNAPSHOTS": f"file://{self.snapshots}", **self.extra_env}
+                    "MOVIE_RECS_SNAPSHOTS": f"file://{self.snapshots}",
+                    # the clean stop writes open snapshot batches, which the tests count: on a loaded
+                    # CI machine that can take longer than the default bound
+                    "MOVIE_RECS_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S), **self.extra_env}
 
     @property
     def snapshots(self) -> Path:
@@ -111,8 +117,16 @@ class Group:
         return counts
 
     def stop_all(self) -> None:
-        for worker in self.workers.values():
-            worker.stop()
+        """SIGTERM every live worker at once, then wait for each (a clean stop flushes its snapshots)."""
+        alive = list(self.alive().values())
+        for worker in alive:
+            worker.proc.send_signal(signal.SIGTERM)
+        for worker in alive:
+            try:
+                worker.proc.wait(STOP_TIMEOUT_S + 10)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
 
     async def delete_topics(self) -> None:
         """Drop the run's topics and changelogs (all under the prefix): the broker is shared."""
