@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def table(report: dict) -> str:
     base = report["baseline"]["test"]
-    lines = [f"{report['model']} on {report['data']}, {report['users']} users, test item (chosen arm picked on validation)",
+    lines = [f"{report['model']} on {Path(report['data']).name}, {report['users']} users, test item (chosen arm picked on validation)",
              "", "| re-ranker | NDCG@10 (±95%) | HR@10 | coverage | Gini | tail share | head amplification |",
              "|---|---|---|---|---|---|---|",
              f"| none | {base['ndcg@10']:.4f} ± {base['ndcg@10_ci95']:.4f} | {base['hr@10']:.3f} | {base['coverage']:.3f} "
