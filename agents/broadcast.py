@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Optional
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -34,8 +34,13 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
         await admin.close()
 
 
-async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int | None) -> None:
-    """Hand every record of ``topic`` from ``since_ms`` on (None: only new ones) to ``handler``."""
+async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int | None,
+                 caught_up: Optional[Callable[[], Any]] = None) -> None:
+    """Hand every record of ``topic`` from ``since_ms`` on (None: only new ones) to ``handler``.
+
+    ``caught_up`` is called once, when every record that was in the topic at the start has
+    been handed over (at once for an empty topic).
+    """
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -50,7 +55,11 @@ async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int
                     await consumer.seek_to_end(tp)
                 else:
                     consumer.seek(tp, starts[tp].offset)
+        ends = await consumer.end_offsets(tps) if caught_up is not None else {}
         while True:
+            if ends and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                ends = {}
+                caught_up()
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batches.values():
                 try:

@@ -20,7 +20,10 @@ user_flags = app.topic(name("user-flags"), **_user_keyed)
 movielog = app.topic(name("movielog"), internal=True)
 dead_letters = app.topic(name("dead-letters"))
 reco_responses = app.topic(name("reco-responses"))
-model_events = app.topic(name("model-events"))
+# The rollout state is folded from every model event ever published: never delete them.
+model_events = app.topic(name("model-events"), config={"retention.ms": "-1"})
+# Each converted served list, for whoever learns from conversions (JSON, keyed by user).
+conversions = app.topic(name("conversions"), value_serializer="json", **_user_keyed)
 
 # Events that a CRC32 (librdkafka) producer put on a partition that does not own their user
 # are moved to the owning partition of these, so no table row lands on a foreign partition.
@@ -37,7 +40,7 @@ item_interactions = app.topic(name("item-interactions"), internal=True,
                               value_serializer="json", **_user_keyed)
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
-              reco_responses, model_events, item_interactions)
+              reco_responses, model_events, item_interactions, conversions)
 
 
 @app.task

@@ -32,7 +32,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     from agents.topics import ALL_TOPICS
     import tables  # noqa: F401 - registers the tables whose changelogs are created here
 
-    wanted = {name: (topic.partitions or settings.partitions, {})
+    wanted = {name: (topic.partitions or settings.partitions, dict(topic.config or {}))
               for topic in ALL_TOPICS for name in topic.topics}
     for table in app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = (

@@ -38,8 +38,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         web_port=settings.web_port,
         web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
-        autodiscover=["agents", "tables", "app.views", "app.reco_views", "app.commands", "app.snapshot_cli",
-                      "app.model_cli"],
+        autodiscover=["agents", "tables", "app.views", "app.reco_views", "app.rollout_views", "app.commands",
+                      "app.snapshot_cli", "app.model_cli", "app.rollout_cli"],
         origin="app",
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance

@@ -1,4 +1,4 @@
-"""HTTP: recommendations, traces and rollout status; user-keyed routes run on the user's owner."""
+"""HTTP: recommendations and traces; user-keyed routes run on the user's owner (rollouts: ``app.rollout_views``)."""
 from __future__ import annotations
 
 import json
@@ -42,7 +42,9 @@ def parse_exclude(raw: str | None) -> list[int] | None:
 
 
 def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
-    titles = holder.current.titles if holder.current else {}
+    routing = holder.routing
+    deployed = next((d for d in routing.deployments() if d.version == result["model_version"]), None) if routing else None
+    titles = deployed.titles if deployed else {}
     return [{"movie_id": m, "title": titles.get(m, ""), "score": s}
             for m, s in zip(result["movie_ids"], result["scores"])]
 
@@ -64,10 +66,12 @@ class Recommend(web.View):
             return error(self, 400, "bad exclude", "exclude must be comma-separated movie ids")
         record = {"request_id": uuid.uuid4().hex, "ts": int(time.time() * 1000), "user_id": parsed,
                   "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
-        result = serve(record, started)
+        answered = serve(record, started)
+        result = answered.response
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
-        answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http")
+        answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http",
+                           answered=answered)
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})
@@ -121,17 +125,6 @@ class Trace(web.View):
                          f"no trace of {request_id!r} (unknown, or older than the retention)")
         extra = await model_provenance(trace["response"]) if trace["response"]["model_name"] else {}
         return self.json({**trace, **extra})
-
-
-@app.page("/rollout/status")
-class RolloutStatus(web.View):
-    """The serving model; canaries and A/B arms come with the rollout work."""
-
-    async def get(self, request: web.Request) -> web.Response:
-        current = holder.current
-        stable = {"model_name": current.name, "model_version": current.version} if current else None
-        return self.json({"stable": stable, "canary": None, "canary_percent": 0, "ab_arms": [],
-                          "last_rollback": None, "last_load_error": holder.last_error or None})
 
 
 @app.page("/openapi.json")

@@ -47,3 +47,12 @@ traces: TraceTable = _register(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
     "history length.", value_type=bytes,
     extra_topic_configs={"cleanup.policy": "compact,delete", "retention.ms": str(int(settings.trace_retention_s * 1000))})
+
+from tables.conversions import ArmStatsTable, PendingTable  # noqa: E402 - registered with the others
+
+pending_conversions: PendingTable = _register(
+    PendingTable, "pending_conversions", "Per user, the served lists that may still convert (tables.conversions).",
+    value_type=bytes)
+arm_stats: ArmStatsTable = _register(
+    ArmStatsTable, "arm_stats", "Per partition, rollout trial and arm: requests, errors, conversions, latency.",
+    value_type=bytes)
