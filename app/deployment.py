@@ -42,8 +42,14 @@ def footprint(value: Any, seen: set[int] | None = None, depth: int = 0) -> int:
     if id(value) in seen or depth > 6:
         return 0
     seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes) if value.base is None else 0
+    if isinstance(value, np.ndarray):  # a view counts the array it views, once
+        root = value
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root is not value and id(root) in seen:
+            return 0
+        seen.add(id(root))
+        return int(root.nbytes)
     if isinstance(value, spmatrix):
         return sum(footprint(getattr(value, a, None), seen, depth + 1) for a in ("data", "indices", "indptr"))
     if type(value).__module__.startswith("torch") and hasattr(value, "element_size"):

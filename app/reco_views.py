@@ -136,9 +136,11 @@ class OpenAPI(web.View):
 
 
 async def model_health() -> tuple[bool, dict[str, Any]]:
-    """Ready to serve once a model is loaded."""
+    """Ready to serve once the stable version is loaded; every loaded version is listed."""
     current = holder.current
-    return current is not None, {"serving": holder.describe(), "last_error": holder.last_error or None}
+    return current is not None, {"serving": holder.describe(), "last_error": holder.last_error or None,
+                                 "rollout_state_replayed": holder.state_ready,
+                                 "versions_loaded": [f"{name} {version}" for name, version in holder.loaded]}
 
 
 async def tables_health() -> tuple[bool, dict[str, Any]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.data.download import BASE_URL as MOVIELENS_URL
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     canary_max_error_rate: float = Field(0.02, ge=0, le=1)
     """Canary error-rate SLO: a canary whose model fails more requests than this is rolled back."""
     canary_max_p95_ms: float = Field(100.0, gt=0)
-    """Canary latency SLO: a canary whose model's p95 answer time is above this is rolled back."""
+    """Canary latency SLO (ms): a canary whose p95 answer latency (arrival to answer) is above this is rolled back."""
     canary_min_requests: int = Field(200, ge=1)
     """Requests a canary (and stable, for conversion) must have had before the guard judges it."""
     canary_guard_interval_s: float = Field(10.0, gt=0)
@@ -158,7 +158,16 @@ class Settings(BaseSettings):
     retrain_timeout_s: float = Field(7_200.0, gt=0)
     """A retraining process still running after this long is stopped (a failed run)."""
     quarantine_source: str = ""
-    """``module:function`` returning the user ids training must exclude (quarantined); empty: none."""
+    """A `module:function` returning the user ids training must exclude (quarantined); empty: none."""
+
+    @field_validator("retrain_crontab")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if value and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
