@@ -1,9 +1,10 @@
 """Conversions in the stream: watches matched to the served lists waiting on their user.
 
 Each answer leaves its list in ``pending_conversions`` on the user's partition
-(``agents.answer_records``). This agent reads the same watch topics as ingest, on the same
-partitions, so a user's watches meet the user's pending lists locally: a watch of a listed
-movie after the response and within ``MOVIE_RECS_CONVERSION_WINDOW_S`` converts the list
+(``agents.answer_records``). The watch ingest agent hands every batch of valid watches it
+applied on their users' partitions to ``convert_watches``, so a user's watches meet the
+user's pending lists locally, with no second decoding: a watch of a listed movie after the
+response and within ``MOVIE_RECS_CONVERSION_WINDOW_S`` converts the list
 (``app.rollout.conversions``). A conversion is counted in its arm's figures and metrics and
 published on ``conversions`` (keyed by user, JSON) for whoever learns from conversions.
 
@@ -15,19 +16,17 @@ the same numbers on any worker.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import orjson
-from faust.types import TP, EventT
+from faust.types import TP
 
 from agents import topics
 from agents.answer_records import answer_records
 from agents.broadcast import follow
-from agents.ingest import WATCH, read_event
 from app import app
-from app.exceptions import BadEvent
+from app.events import WatchEvent
 from app.metrics import CONVERSIONS, PENDING_LISTS
-from app.partitioning import partition_of, user_key
 from app.rollout import stats
 from app.rollout.conversions import Conversion, match
 from app.settings import get_settings
@@ -48,44 +47,29 @@ def position_label(position: int) -> str:
     return str(position) if position <= 10 else "11+"
 
 
-async def convert(batch: Sequence[EventT], now_ms: int) -> list[Conversion]:
-    """Match a batch of watch messages against their users' pending lists; the conversions."""
-    found = []
-    changed: dict[bytes, list] = {}
-    for event in batch:
-        message = event.message
-        key = message.key
-        if key is None or (key not in changed and pending_conversions.data.get(key) is None):
-            continue  # nothing waits on this user (keys are user ids, DESIGN §2)
-        try:
-            watch = read_event(WATCH, message.value, now_ms)
-        except BadEvent:
-            continue  # ingest dead-letters it
-        if user_key(watch.user_id) != key or partition_of(key, settings.partitions) != message.partition:
-            continue  # ingest moves it to its owner's partition, where it comes back
-        entries = changed.get(key)
-        if entries is None:
-            entries = pending_conversions.entries(key)
-        conversion, entries = match(entries, watch.movie_id, watch.ts, WINDOW_MS)
-        changed[key] = entries
-        if conversion is not None:
-            found.append((message.partition, key, conversion))
+async def convert_watches(by_user: Mapping[bytes, Sequence[tuple[Any, WatchEvent]]]) -> list[Conversion]:
+    """Match valid watches, by user key (each with its message, on the user's partition), against
+    their users' pending lists; the conversions."""
+    found, changed = [], {}
+    for key, watches in by_user.items():
+        entries = before = pending_conversions.entries(key)
+        if not entries:
+            continue  # nothing waits on this user
+        for message, watch in watches:
+            conversion, entries = match(entries, watch.movie_id, watch.ts, WINDOW_MS)
+            if conversion is not None:
+                found.append((message.partition, key, conversion))
+        if entries is not before:
+            changed[key] = entries
+    changelog = pending_conversions.changelog_topic.get_topic_name()
     for key, entries in changed.items():
-        answer_records.changelog(pending_conversions.changelog_topic.get_topic_name(),
-                                 *pending_conversions.put(key, entries))
+        answer_records.changelog(changelog, *pending_conversions.put(key, entries))
     for partition, key, conversion in found:
         row = arm_stats.row(partition, conversion.trial, conversion.arm, "", "")
         stats.record_conversion(row, conversion.position)
         CONVERSIONS.labels(conversion.arm, position_label(conversion.position)).inc()
         await topics.conversions.send(key=key, value=conversion.as_record())
     return [conversion for _, _, conversion in found]
-
-
-@app.agent(topics.watch_sources)
-async def match_conversions(stream: Any) -> None:
-    """Watches that convert a served list of their user."""
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-        await convert(batch, int(time.time() * 1000))
 
 
 @app.timer(interval=settings.rollout_stats_interval_s)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from faust.types import EventT, TopicT
 
 from agents import topics
+from agents.conversions import convert_watches
 from agents.dead_letters import send_dead_letter
 from agents.reroute import origin, reroute
 from app import app
@@ -96,6 +97,8 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
     EVENTS_REPLAYED.labels(source.name).inc(replayed)
     for delta in combine_by_movie(deltas):
         await topics.item_interactions.send(key=str(delta.movie_id).encode(), value=delta.as_dict())
+    if source is WATCH:  # a watch may convert a list served to its user (agents.conversions)
+        await convert_watches(by_user)
 
 
 @app.agent(topics.watch_sources)

@@ -266,22 +266,6 @@ class ModelHolder:
             settle_heap()
         return True
 
-    async def deploy(self, registry: Registry, name: str, version: str | None = None) -> Deployed | None:
-        """Load ``version`` (default: production, else newest) and serve it alone; on failure keep
-        serving the current one and say why."""
-        try:
-            deployed = await load_deployment(registry, name, version)
-        except (RegistryError, ArtifactError, OSError, ValueError) as exc:
-            self.last_error = f"{name} {version or 'newest'}: {exc}"
-            log.warning("model load failed, keeping %s: %s", self.describe(), self.last_error)
-            return None
-        deployed = self._adopt_trending(deployed)
-        self.loaded = {deployed.key: deployed}
-        self.current, self.last_error = deployed, ""
-        log.info("serving %s %s", deployed.name, deployed.version)
-        settle_heap()
-        return deployed
-
     def describe(self) -> str:
         if self.routing is None:
             return "no model"

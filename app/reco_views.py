@@ -41,10 +41,7 @@ def parse_exclude(raw: str | None) -> list[int] | None:
     return [int(p) for p in parts] if all(p.strip().isdigit() for p in parts) else None
 
 
-def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
-    routing = holder.routing
-    deployed = next((d for d in routing.deployments() if d.version == result["model_version"]), None) if routing else None
-    titles = deployed.titles if deployed else {}
+def movies_with_titles(result: dict[str, Any], titles: dict[int, str]) -> list[dict[str, Any]]:
     return [{"movie_id": m, "title": titles.get(m, ""), "score": s}
             for m, s in zip(result["movie_ids"], result["scores"])]
 
@@ -74,7 +71,8 @@ class Recommend(web.View):
                            answered=answered)
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
-        return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})
+        titles = answered.arm.deployed.titles if answered.arm else {}
+        return self.json({"user_id": parsed, "movies": movies_with_titles(result, titles), "provenance": provenance})
 
 
 async def model_provenance(response: dict[str, Any]) -> dict[str, Any]:

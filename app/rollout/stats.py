@@ -9,6 +9,7 @@ summed histogram (to the bucket's upper edge).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any, Iterable
 
 from app.rollout.sequential import wilson
@@ -28,10 +29,8 @@ def new_row(trial: str, arm: str, model_name: str, model_version: str) -> Row:
 
 
 def latency_bucket(latency_ms: float) -> int:
-    for index, edge in enumerate(LATENCY_BUCKETS_MS):
-        if latency_ms <= edge:
-            return index
-    return len(LATENCY_BUCKETS_MS) - 1
+    """The index of the first bucket whose upper edge is at least ``latency_ms``."""
+    return bisect_left(LATENCY_BUCKETS_MS, latency_ms)
 
 
 def record_answer(row: Row, latency_ms: float, ok: bool) -> None:

@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaProducer
 
 from app.codec import AvroCodec
 from app.registry import Registry
+from app.retrain import RESULT_PREFIX
 from app.rollout.arms import bucket
+from app.snapshots import SnapshotSink
 from app.storage import FileStore
 from models.data.synthetic import generate
 from models.training import train
@@ -96,9 +98,9 @@ class Cluster:
         self.workers = [Worker({**self.common, "MOVIE_RECS_WEB_PORT": str(free_port()),
                                 "MOVIE_RECS_DATA_DIR": str(tmp / name)}, tmp / f"{name}.log") for name in "ab"]
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=self.workers[0].env,
-                              capture_output=True, text=True, timeout=120)
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env={**self.workers[0].env, **env},
+                              capture_output=True, text=True, timeout=300)
 
     def events(self) -> list[dict]:
         return [MODEL_EVENT.decode(r.value) for r in asyncio.run(read_all(self.bootstrap, self.prefix + "model-events"))]
@@ -367,3 +369,29 @@ def test_a_restarted_worker_rebuilds_the_state_and_serves_the_same_arms(cluster:
     assert rollout_state(rebuilt) == state
     assert {user: recommend(b, user)["provenance"]["arm"] for user in users} == before
     wait_until(lambda: status(b)["shadow"]["figures"]["requests"] > 0, 30, "the shadow scores requests")
+
+
+def test_retraining_by_hand_trains_on_the_snapshots_and_starts_a_canary(cluster: Cluster, tmp_path: Path) -> None:
+    a, _ = cluster.workers
+    rollout(a, {"action": "ab_stop", "experiment": "restart"})
+    all_serve(cluster, lambda s: s["experiment"] is None, "the experiment stopped")
+    frame = generate(n_users=150, n_movies=200, n_interactions=4_000, seed=9)[0].sort_values("ts")
+    now, first, span = int(time.time() * 1000), frame["ts"].min(), frame["ts"].max() - frame["ts"].min()
+
+    async def write() -> None:
+        sink = SnapshotSink(FileStore(tmp_path / "snapshots"))
+        for offset, row in enumerate(frame.itertuples()):
+            ts = now - 86_400_000 + int((row.ts - first) / span * 3_600_000)
+            await sink.add("watch", 0, offset, {"ts": ts, "user_id": int(row.user_id),
+                                                 "movie_id": int(row.movie_id), "minute": 0})
+        await sink.flush("watch", 0)
+    asyncio.run(write())
+    done = cluster.cli("retrain", "--json", MOVIE_RECS_SNAPSHOTS=f"file://{tmp_path / 'snapshots'}",
+                       MOVIE_RECS_PROMOTE_MAX_REGRESSION="1.0", MOVIE_RECS_RETRAIN_CANARY_PERCENT="20")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1][len(RESULT_PREFIX):])
+    assert result["outcome"] == "canary", result
+    all_serve(cluster, lambda s: s["canary"] and s["canary"]["model_version"] == result["model_version"]
+              and s["canary"]["percent"] == 20, "the retrained canary")
+    (started,) = [e for e in cluster.events() if e["action"] == "canary" and e["actor"] == "retrain"]
+    assert "gate:" in started["reason"] and started["model_version"] == result["model_version"]

@@ -1,4 +1,4 @@
-"""An answer's figures and pending list, and the conversion agent, through Faust's test context."""
+"""An answer's figures and pending list, and conversions by the watch agent, through Faust's test context."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +9,7 @@ import pytest
 
 from agents import topics
 from agents.answer_records import answer_records
-from agents.conversions import match_conversions
+from agents.ingest import ingest_watch
 from agents.recommend import serve
 from app.codec import AvroCodec
 from app.deployment import holder
@@ -27,6 +27,7 @@ PARTITION = partition_of(user_key(USER), 8)
 def serving(faust_test_app, deployed, monkeypatch):  # noqa: F811
     monkeypatch.setattr(holder, "current", deployed)
     monkeypatch.setattr(topics.conversions, "send", AsyncMock())
+    monkeypatch.setattr(topics.item_interactions, "send", AsyncMock())
     for table in (arm_stats, pending_conversions):
         table.data.clear()
     arm_stats._rows.clear()
@@ -48,7 +49,7 @@ async def test_a_served_list_waits_and_converts_on_a_later_watch_only(serving) -
     assert (entry["r"], entry["m"]) == ("r1", served["movie_ids"])
     row = arm_stats.row(PARTITION, trial, "stable", "itemcf", "v1")
     assert (row["requests"], row["served"]) == (1, 1)
-    async with match_conversions.test_context() as agent:
+    async with ingest_watch.test_context() as agent:
         await agent.put(watch(served["movie_ids"][1], served["ts"] - 1_000), key=user_key(USER), partition=PARTITION)
         await asyncio.sleep(0.2)
         assert not serving.call_args_list, "a watch before the response converts nothing"
