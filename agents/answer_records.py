@@ -96,10 +96,9 @@ class AnswerRecords:
         stats.record_answer(arm_stats.row(partition, arm.trial, arm.name, *arm.deployed.key), result["latency_ms"],
                             ok=True)
         if result["movie_ids"]:
-            user = user_key(result["user_id"])
-            entries = conversions.add(pending_conversions.entries(user), conversions.pending_entry(result, arm.trial),
-                                      result["ts"], WINDOW_MS)
-            self.changelog(pending_conversions.changelog_topic.get_topic_name(), *pending_conversions.put(user, entries))
+            row = pending_conversions.append(user_key(result["user_id"]), conversions.pending_entry(result, arm.trial),
+                                             result["ts"], WINDOW_MS)
+            self.changelog(pending_conversions.changelog_topic.get_topic_name(), *row)
 
     def changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
         """Queue a table changelog row (None: a tombstone) for the next burst."""

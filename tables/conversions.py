@@ -14,7 +14,7 @@ import orjson
 from faust.types import EventT
 
 from app.partitioning import partition_of
-from app.rollout.conversions import Entry, live
+from app.rollout.conversions import MAX_PENDING, Entry, add, live
 from app.rollout.stats import Row, new_row
 
 ChangelogRow = tuple[int, bytes, bytes | None]
@@ -22,22 +22,34 @@ ChangelogRow = tuple[int, bytes, bytes | None]
 
 
 class PendingTable(faust.Table):
-    """Per user (the user key), the served lists that may still convert: JSON bytes, newest last."""
+    """Per user (the user key), the served lists that may still convert, newest last.
+
+    A value is one JSON object per line, so an answer appends its list without decoding the
+    others; expired lists go when the user has ``MAX_PENDING``, converts, or is swept.
+    """
 
     def partition_for_key(self, key: Any) -> int:
         return partition_of(key, self.partitions)
 
     def entries(self, key: bytes) -> list[Entry]:
         value = self.data.get(key)
-        return [] if value is None else orjson.loads(value)
+        return [] if value is None else [orjson.loads(line) for line in value.splitlines()]
 
     def put(self, key: bytes, entries: list[Entry]) -> ChangelogRow:
         """Keep ``entries`` under ``key`` (none: drop the key); the changelog row to send."""
         if entries:
-            value = self.data[key] = orjson.dumps(entries)
+            value = self.data[key] = b"".join(orjson.dumps(entry) + b"\n" for entry in entries)
         else:
             self.data.pop(key, None)
             value = None
+        return self.partition_for_key(key), key, value
+
+    def append(self, key: bytes, entry: Entry, now_ms: int, window_ms: int) -> ChangelogRow:
+        """Add a served list to ``key``'s; the changelog row to send."""
+        value = self.data.get(key)
+        if value is not None and value.count(b"\n") >= MAX_PENDING:
+            return self.put(key, add(self.entries(key), entry, now_ms, window_ms))
+        value = self.data[key] = (value or b"") + orjson.dumps(entry) + b"\n"
         return self.partition_for_key(key), key, value
 
     def sweep(self, now_ms: int, window_ms: int, owned: Callable[[int], bool]) -> tuple[list[ChangelogRow], int]:

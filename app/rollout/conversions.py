@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-MAX_PENDING = 50
+MAX_PENDING = 10
 """Pending lists kept per user at most (the oldest go first): memory stays bounded."""
 
 Entry = dict[str, Any]

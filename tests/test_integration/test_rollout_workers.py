@@ -369,6 +369,9 @@ def test_a_restarted_worker_rebuilds_the_state_and_serves_the_same_arms(cluster:
     assert rollout_state(rebuilt) == state
     assert {user: recommend(b, user)["provenance"]["arm"] for user in users} == before
     wait_until(lambda: status(b)["shadow"]["figures"]["requests"] > 0, 30, "the shadow scores requests")
+    shown = cluster.cli("rollout", "status")
+    assert shown.returncode == 0 and "experiment restart: control=als:" in shown.stdout, shown.stdout + shown.stderr
+    assert "treatment" in shown.stdout and "@mmr:lambda=0.3" in shown.stdout
 
 
 def test_retraining_by_hand_trains_on_the_snapshots_and_starts_a_canary(cluster: Cluster, tmp_path: Path) -> None:
