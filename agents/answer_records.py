@@ -8,6 +8,11 @@ Faust's producer, every answer cost produce requests of its own, most of the wor
 per answer (a producer's linger does not help: it times each partition's batch apart).
 A Kafka client's answer goes out at once through Faust's producer instead, which is
 flushed before the request's offset is committed.
+
+The rollout figures of an answer are kept here too, on the user's partition: the arm's counts
+(``arm_stats``) and the served list waiting for a conversion (``pending_conversions``). Their
+changelog rows leave with the same bursts, so every row of a key is sent by one producer, in
+the order it was written.
 """
 from __future__ import annotations
 
@@ -22,16 +27,19 @@ from aiokafka.errors import KafkaError
 
 from app import app
 from app.kafka_security import client_kwargs
-from app.metrics import ANSWER_SECONDS, ANSWERS, UNRECORDED_ANSWERS
+from app.metrics import ANSWER_SECONDS, ANSWERS, SERVED_LISTS, UNRECORDED_ANSWERS
 from app.partitioning import user_key
+from app.rollout import conversions, stats
 from app.schema_registry import codec_for
+from app.serving import Answer
 from app.settings import get_settings
-from tables import trace_key, traces, user_history
+from tables import arm_stats, pending_conversions, trace_key, traces, user_history
 
 settings = get_settings()
 RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
 log = logging.getLogger(__name__)
 Pending = tuple[int, bytes, bytes, Optional[dict[str, Any]]]
+WINDOW_MS = int(settings.conversion_window_s * 1000)
 
 
 def _count_failure(sent: asyncio.Future) -> None:
@@ -45,29 +53,61 @@ class AnswerRecords:
 
     def __init__(self, limit: int, interval_s: float) -> None:
         self._pending: deque[Pending] = deque()
+        self._rows: deque[tuple[str, int, bytes, Optional[bytes]]] = deque()
         self._limit = limit
         self._interval_s = interval_s
         self._ready = asyncio.Event()
 
-    def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, *, via: str) -> None:
+    def add(self, result: dict[str, Any], request: dict[str, Any], partition: int, *, via: str,
+            answered: Answer | None = None) -> None:
         """Count and trace an answer given on ``partition`` (its user's, owned here); queue its records.
 
-        The trace keeps the length of the user's live history at serve time.
+        The trace keeps the length of the user's live history at serve time and the trial
+        of the arm that answered.
 
         ``via`` is ``http`` or ``kafka``: an HTTP answer's ``reco-responses`` copy is queued
-        too, while a Kafka client's answer is sent at once by the agent.
+        too, while a Kafka client's answer is sent at once by the agent. ``answered`` (what
+        ``agents.recommend.serve`` returns) adds the answer to its arm's figures and its list
+        to the user's pending conversions; a repeated request id adds nothing.
         """
-        ANSWERS.labels(via, result["strategy"] or "none", str(result["status"])).inc()
-        ANSWER_SECONDS.labels(via).observe(result["latency_ms"] / 1000.0)
+        arm = result["arm"] or "none"
+        ANSWERS.labels(via, result["strategy"] or "none", str(result["status"]), arm).inc()
+        ANSWER_SECONDS.labels(via, result["strategy"] or "none", arm).observe(result["latency_ms"] / 1000.0)
+        if result["status"] == 200 and not (answered is not None and answered.repeat):
+            SERVED_LISTS.labels(arm).inc()
         key = trace_key(partition, result["request_id"])
         state = user_history.get(user_key(result["user_id"])) if result["user_id"] > 0 else None
-        row = traces.keep(key, {"request": request, "response": result,
+        trial = answered.arm.trial if answered is not None and answered.arm is not None else ""
+        row = traces.keep(key, {"request": request, "response": result, "trial": trial,
                                 "history_length": len(state["recent"]) if state else 0,
                                 "recorded_at": int(time.time() * 1000)})
         if len(self._pending) >= self._limit:
             self._pending.popleft()
             UNRECORDED_ANSWERS.inc()
         self._pending.append((partition, key, row, result if via == "http" else None))
+        if answered is not None and not answered.repeat:
+            self._figures(answered, result, partition)
+        self._ready.set()
+
+    def _figures(self, answered: Answer, result: dict[str, Any], partition: int) -> None:
+        for arm, latency_ms in answered.failed:
+            stats.record_answer(arm_stats.row(partition, arm.trial, arm.name, *arm.deployed.key), latency_ms, ok=False)
+        arm = answered.arm
+        if arm is None:
+            return
+        stats.record_answer(arm_stats.row(partition, arm.trial, arm.name, *arm.deployed.key), result["latency_ms"],
+                            ok=True)
+        if result["movie_ids"]:
+            row = pending_conversions.append(user_key(result["user_id"]), conversions.pending_entry(result, arm.trial),
+                                             result["ts"], WINDOW_MS)
+            self.changelog(pending_conversions.changelog_topic.get_topic_name(), *row)
+
+    def changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        """Queue a table changelog row (None: a tombstone) for the next burst."""
+        if len(self._rows) >= self._limit:
+            self._rows.popleft()
+            UNRECORDED_ANSWERS.inc()
+        self._rows.append((topic, partition, key, value))
         self._ready.set()
 
     async def run(self, producer: AIOKafkaProducer) -> None:
@@ -96,6 +136,15 @@ class AnswerRecords:
                 continue
             for future in sent:
                 future.add_done_callback(_count_failure)
+        while self._rows:
+            topic, partition, key, value = self._rows.popleft()
+            try:
+                sent = await producer.send(topic, value, key=key, partition=partition)
+            except KafkaError as exc:
+                UNRECORDED_ANSWERS.inc()
+                log.warning("a table row could not be sent: %s", exc)
+                continue
+            sent.add_done_callback(_count_failure)
 
 
 answer_records = AnswerRecords(settings.answer_records_backlog, settings.answer_records_interval_ms / 1000)

@@ -31,6 +31,8 @@ class CatchUp:
     ends: dict[Any, int] = field(default_factory=dict)
     behind: int | None = None
     """Records left before the start's end offsets (None: not started yet)."""
+    on_caught_up: Callable[[], Any] | None = None
+    """Called once, when the replay first reaches those offsets (at once for an empty topic)."""
 
     @property
     def caught_up(self) -> bool:
@@ -43,6 +45,8 @@ class CatchUp:
         """Record the follower's next offsets per partition; once caught up it stays so."""
         if not self.caught_up:
             self.behind = sum(max(0, end - positions.get(tp, 0)) for tp, end in self.ends.items())
+            if self.caught_up and self.on_caught_up is not None:
+                self.on_caught_up()
 
     def as_dict(self) -> dict[str, Any]:
         return {"caught_up": self.caught_up, "behind": self.behind}

@@ -1,69 +1,82 @@
-"""Which model this worker serves: the registry's choice at start, then every model event."""
+"""What this worker serves: every version the rollout state names, kept loaded and routed.
+
+``agents.rollout`` folds ``model-events`` into ``holder.state`` and sets ``changed``; the
+deployer then loads what the state names for ``MOVIE_RECS_SERVE_MODEL`` (stable from the
+stream, else the registry's production, else its newest version) and swaps the routing in.
+It waits for the replay of the events written before the worker started, so a worker never
+serves a state the others have left; while a version is missing it looks again every
+``MOVIE_RECS_MODEL_RETRY_S``.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
 from agents.broadcast import CatchUp, follow
 from app import app
-from app.schema_registry import codec_for
-from app.deployment import holder
+from app.deployment import Deployed, holder, load_off_loop
 from app.registry import Registry
+from app.rollout.commands import stable_version
+from app.rollout.state import RolloutState
 from app.settings import get_settings
 from app.storage import open_store
 from app.views import HEALTH_CHECKS
 from tables.history import item_deltas
 
 settings = get_settings()
-MODEL_EVENT = codec_for("ModelEvent", settings.topic("model-events"))
-SWAP_ACTIONS = {"promote", "rollback"}
+log = logging.getLogger(__name__)
+REPLAY_WAIT_S = 60.0
+"""Longest a starting worker waits for the model-events replay before serving what it has."""
+changed = asyncio.Event()
+"""Set when the rollout state changed (or its replay finished)."""
 
 
 def registry() -> Registry:
     return Registry(open_store(settings.registry, settings))
 
 
-@app.task
-async def deploy_at_start() -> None:
-    """Load the configured model's production version; retry until one is registered."""
-    while holder.current is None:
-        await holder.deploy(registry(), settings.serve_model)
-        if holder.current is None:
-            await asyncio.sleep(settings.model_retry_s)
+async def resolve_stable(state: RolloutState) -> str | None:
+    return await stable_version(state, registry(), settings.serve_model)
 
 
-async def on_model_events(records: list[Any]) -> None:
-    for record in records:
-        event = MODEL_EVENT.decode(record.value)
-        if event["model_name"] != settings.serve_model:
-            continue
-        if event["action"] in SWAP_ACTIONS or (event["action"] == "register" and await serves_newest()):
-            await holder.deploy(registry(), event["model_name"], event["model_version"])
-
-
-async def serves_newest() -> bool:
-    """True while the served model has no production version, so a new registration is what to serve."""
-    return (await registry().stages(settings.serve_model))["production"] is None
+async def load(name: str, version: str) -> Deployed:
+    return await load_off_loop(registry, name, version)
 
 
 @app.task
-async def follow_model_events() -> None:
-    """Swap in whatever version a promotion or rollback names (or a registration, while no version
-    is in production), on every worker."""
-    await follow(settings, settings.topic("model-events"), on_model_events, since_ms=None)
+async def keep_deployed() -> None:
+    """Serve what the rollout state names, on every worker; retry while something is missing."""
+    started = time.monotonic()
+    while not holder.state_ready and time.monotonic() - started < REPLAY_WAIT_S:
+        await asyncio.sleep(0.1)
+    if not holder.state_ready:
+        log.warning("model-events not replayed after %.0fs; serving what is known", REPLAY_WAIT_S)
+    while True:
+        changed.clear()
+        try:
+            await holder.apply(settings.serve_model, holder.state, resolve_stable, load)
+        except Exception:  # the registry unreachable, say: try again, keep serving
+            log.exception("applying the rollout state failed")
+        complete = holder.routing is not None and not holder.errors and not holder.last_error
+        try:
+            await asyncio.wait_for(changed.wait(), None if complete else settings.model_retry_s)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def on_interactions(records: list[Any]) -> None:
-    deployed = holder.current
-    if deployed is None:
+    counts = holder.trending_counts()
+    if not counts:
         return
     for record in records:
         # A delta may combine several users' new interactions with one movie (one per batch).
         for delta in item_deltas(json.loads(record.value) if record.value else None):
             for _ in range(delta["new_watcher"] + delta["ratings"]):
-                deployed.trending.update(delta["movie_id"], delta["ts"])
+                for trending in counts:
+                    trending.update(delta["movie_id"], delta["ts"])
 
 
 TRENDING_REPLAY = CatchUp()
@@ -72,12 +85,12 @@ TRENDING_REPLAY = CatchUp()
 
 @app.task
 async def follow_interactions() -> None:
-    """Feed every new interaction of the whole catalog into this worker's trending counts.
+    """Feed every new interaction of the whole catalog into the trending counts of every loaded version.
 
-    The counts live in the deployment, so the replay waits for the first model to load.
+    The counts live in the deployments, so the replay waits for the first model to load.
     """
     since = int(time.time() * 1000) - int(settings.trending_replay_days * 86_400_000)
-    while holder.current is None:
+    while not holder.trending_counts():
         await asyncio.sleep(0.2)
     await follow(settings, settings.topic("item-interactions"), on_interactions, since_ms=since,
                  progress=TRENDING_REPLAY)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from faust.types import EventT, TopicT
 
 from agents import topics
+from agents.conversions import convert_watches
 from agents.dead_letters import send_dead_letter
 from agents.reroute import origin, reroute
 from app import app
@@ -103,6 +104,8 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
     for partition, values in deltas_by_partition(deltas, settings.partitions).items():
         await topics.item_interactions.send(key=str(values[0]["movie_id"]).encode(), value=values,
                                             partition=partition)
+    if source is WATCH:  # a watch may convert a list served to its user (agents.conversions)
+        await convert_watches(by_user)
 
 
 @app.agent(topics.watch_sources)

@@ -15,6 +15,7 @@ from agents import topics
 from agents.answer_records import RESPONSE, answer_records
 from agents.dead_letters import send_dead_letter
 from agents.reroute import reroute
+from agents.shadow import shadows
 from app import app
 from app.schema_registry import codec_for
 from app.deployment import holder
@@ -23,7 +24,7 @@ from app.exceptions import BadEvent, OversizeEvent
 from app.faust_app import worker_id
 from app.partitioning import partition_of, user_key
 from app.ratelimit import KAFKA
-from app.serving import BadRequest, answer, check_request, response
+from app.serving import Answer, BadRequest, answer_arm, check_request, response
 from app.settings import get_settings
 from tables import trace_key, traces, user_history
 
@@ -32,22 +33,27 @@ REQUEST = codec_for("RecoRequest", settings.topic("reco-requests"))
 WORKER = worker_id(settings)
 
 
-def serve(record: dict[str, Any], started: float, partition: int | None = None) -> dict[str, Any]:
-    """The response to a decoded request; reads the user's rows with no await.
+def serve(record: dict[str, Any], started: float, partition: int | None = None) -> Answer:
+    """The answer to a decoded request from the user's arm; reads the user's rows with no await.
 
     Given the ``partition`` a Kafka request came on, a repeated request id gets the answer
-    traced for it before (HTTP requests get fresh ids, so they pass none).
+    traced for it before (HTTP requests get fresh ids, so they pass none). A shadow version,
+    when there is one, is queued to score the request after the answer.
     """
     try:
         request = check_request(record)
     except BadRequest as exc:
-        return response(record["request_id"], record["user_id"], record["k"], started,
-                        WORKER, status=400, error=str(exc))
+        return Answer(response(record["request_id"], record["user_id"], record["k"], started,
+                               WORKER, status=400, error=str(exc)))
     if partition is not None:
         earlier = traces.row(trace_key(partition, request.request_id))
         if earlier is not None and earlier["response"]["status"] == 200:
-            return earlier["response"]
-    return answer(request, user_history.get(user_key(request.user_id)), holder.current, WORKER, started)
+            return Answer(earlier["response"], repeat=True)
+    routing, state = holder.routing, user_history.get(user_key(request.user_id))
+    answered = answer_arm(request, state, routing, WORKER, started)
+    if routing is not None and routing.shadow is not None and answered.arm is not None:
+        shadows.submit(routing.shadow, request, state, answered.response)
+    return answered
 
 
 async def publish(result: dict[str, Any], headers: tracing.Headers | None = None) -> None:
@@ -74,10 +80,11 @@ async def answer_requests(stream: Any) -> None:
                 await reroute(topics.reco_requests_rerouted, message, key, owner)
                 continue
         if wait := KAFKA.check(record["client_id"]):
-            result = response(record["request_id"], record["user_id"], record["k"], started, WORKER, status=429,
-                              error=f"client_id {record['client_id'][:64]!r} is over its rate limit; retry in {wait:.2f} s")
+            answered = Answer(response(record["request_id"], record["user_id"], record["k"], started, WORKER,
+                                       status=429, error=f"client_id {record['client_id'][:64]!r} is over its "
+                                                         f"rate limit; retry in {wait:.2f} s"))
         else:
-            result = serve(record, started, message.partition)
+            answered = serve(record, started, message.partition)
         headers = tracing.kafka_answered(message, record, started, topics.reco_responses.get_topic_name())
-        answer_records.add(result, record, message.partition, via="kafka")
-        await publish(result, headers)
+        answer_records.add(answered.response, record, message.partition, via="kafka", answered=answered)
+        await publish(answered.response, headers)

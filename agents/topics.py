@@ -20,7 +20,8 @@ user_flags = app.topic(name("user-flags"), **_user_keyed)
 movielog = app.topic(name("movielog"), internal=True)
 dead_letters = app.topic(name("dead-letters"))
 reco_responses = app.topic(name("reco-responses"))
-model_events = app.topic(name("model-events"))
+# The rollout state is folded from every model event ever published: never delete them.
+model_events = app.topic(name("model-events"), config={"retention.ms": "-1"})
 # The catalog, keyed by movie id; compacted, so the topic is the catalog's latest state.
 movies = app.topic(name("movies"), partitions=1, compacting=True, internal=True)
 

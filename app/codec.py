@@ -2,6 +2,8 @@
 
 The ``.avsc`` files in ``app/schemas`` are the one source of truth; their bundled ids live in
 ``app/schemas/ids.json`` and are replaced by a schema registry's ids when one is configured.
+An older version of a record keeps its file and id as ``<Name>.v<N>`` (``ModelEvent.v1.avsc``),
+so records written before a field was added still decode, the new field taking its default.
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ class AvroCodec:
     """Encodes and decodes one record type in the Confluent wire format.
 
     ``writer_schemas`` maps every schema id this codec accepts to the schema the producer
-    wrote with; by default only the bundled id of ``name``. A registry adds older versions,
-    which fastavro resolves into the current schema.
+    wrote with; by default the bundled ids of ``name`` and of its older versions
+    (``<name>.v<N>``). A registry adds its own older versions. fastavro resolves every older
+    version into the current schema.
     """
 
     def __init__(self, name: str, schema_id: int | None = None,
@@ -53,7 +56,10 @@ class AvroCodec:
         self.schema = parsed_schema(name)
         self.schema_id = bundled_ids()[name] if schema_id is None else schema_id
         self._header = _HEADER.pack(MAGIC, self.schema_id)
-        self._writers = writer_schemas if writer_schemas is not None else {self.schema_id: self.schema}
+        self._writers = writer_schemas if writer_schemas is not None else {
+            **{schema_id: parsed_schema(older) for older, schema_id in bundled_ids().items()
+               if older.startswith(f"{name}.v")},
+            self.schema_id: self.schema}
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Frame ``record`` for Kafka; raises ``ValueError`` when it does not fit the schema."""

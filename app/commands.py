@@ -37,7 +37,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     import tables.catalog  # noqa: F401 - the global catalog table
 
     wanted = {name: (topic.partitions or settings.partitions,
-                     {"cleanup.policy": "compact"} if topic.compacting else {})
+                     {**({"cleanup.policy": "compact"} if topic.compacting else {}), **dict(topic.config or {})})
               for topic in ALL_TOPICS for name in topic.topics}
     for table in app.tables.values():
         wanted[table.changelog_topic.get_topic_name()] = (

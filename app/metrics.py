@@ -43,10 +43,11 @@ UNRECORDED_ANSWERS = Counter(
     "movierecs_unrecorded_answers_total",
     "Answers whose trace changelog row (or, for HTTP, reco-responses copy) never reached Kafka.")
 ANSWERS = Counter(
-    "movierecs_answers_total", "Recommendation answers given, by channel, strategy and status.",
-    ["via", "strategy", "status"])
+    "movierecs_answers_total", "Recommendation answers given, by channel, strategy, status and arm.",
+    ["via", "strategy", "status", "arm"])
 ANSWER_SECONDS = Histogram(
-    "movierecs_answer_seconds", "Time from a request's arrival at the worker to its answer.", ["via"],
+    "movierecs_answer_seconds", "Time from a request's arrival at the worker to its answer.",
+    ["via", "strategy", "arm"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
 
 RATE_LIMITED = Counter(
@@ -103,3 +104,42 @@ PARTITIONS_OWNED = Gauge(
     "movierecs_partitions_owned", "Table partitions this worker owns (serves and writes).")
 STANDBY_PARTITIONS = Gauge(
     "movierecs_standby_partitions", "Table partitions this worker keeps warm as a standby replica.")
+
+ARM_ERRORS = Counter(
+    "movierecs_arm_errors_total",
+    "Requests an arm's model failed on (the user was answered by stable instead).", ["arm"])
+CONVERSIONS = Counter(
+    "movierecs_rollout_conversions_total",
+    "Served lists whose user started watching one of their movies within the conversion window.",
+    ["arm", "position"])
+PENDING_LISTS = Gauge(
+    "movierecs_pending_conversion_lists", "Served lists this worker waits on for a conversion.")
+ROLLBACKS = Counter(
+    "movierecs_rollout_rollbacks_total",
+    "Canary rollbacks this worker decided (the guard runs on the leader), by reason.",
+    ["model", "reason"])
+SERVED_LISTS = Counter(
+    "movierecs_rollout_served_lists_total", "Lists served (status 200), by arm: the denominator of conversion.",
+    ["arm"])
+MODEL_LOAD_SECONDS = Histogram(
+    "movierecs_model_load_seconds", "Time to load and check one model version from the registry.", ["model_name"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+SHADOW_ANSWERS = Counter(
+    "movierecs_shadow_answers_total", "Requests a shadow version scored off the answer's path, by outcome.",
+    ["outcome"])
+SHADOW_OVERLAP = Histogram(
+    "movierecs_shadow_overlap_ratio", "Share of the served list that the shadow version's list also had.",
+    buckets=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+MODEL_VERSIONS_LOADED = Gauge(
+    "movierecs_model_versions_loaded", "Model versions this worker holds in memory (stable, canary, arms, shadow).")
+MODEL_MEMORY_BYTES = Gauge(
+    "movierecs_model_memory_bytes", "Bytes of the arrays of every model version this worker holds.")
+MODEL_LOAD_FAILURES = Counter(
+    "movierecs_model_load_failures_total", "Model versions the rollout state named that failed to load.")
+RETRAIN_RUNS = Counter(
+    "movierecs_retrain_runs_total",
+    "Scheduled or manual retraining runs by outcome: canary, gated, skipped or failed.", ["outcome"])
+RETRAIN_LAST_RUN = Gauge(
+    "movierecs_retrain_last_run_timestamp_seconds", "When a retraining run last ended, by outcome.", ["outcome"])
+RETRAIN_LAST_SUCCESS = Gauge(
+    "movierecs_retrain_last_success_timestamp_seconds", "When a retraining run last registered a version.")

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from aiokafka import AIOKafkaProducer
@@ -45,8 +45,11 @@ class TrainingData:
 
 
 async def load_training_data(settings: Settings, source: str, since: str | None,
-                             until: str | None) -> TrainingData:
-    """A MovieLens folder, synthetic data, or (no source) the event snapshots in a range."""
+                             until: str | None, excluded_users: frozenset[int] = frozenset()) -> TrainingData:
+    """A MovieLens folder, synthetic data, or (no source) the event snapshots in a range.
+
+    ``excluded_users`` (quarantined accounts) contribute nothing from the snapshots.
+    """
     if source == "synthetic":
         from models.data.synthetic import generate
 
@@ -77,7 +80,8 @@ async def load_training_data(settings: Settings, source: str, since: str | None,
             "snapshots are written by a running worker (`movie-recs worker`) from the events it ingests; "
             "see `movie-recs snapshots list`, or train on `--data synthetic` or a MovieLens folder")
     try:  # spam accounts in quarantine teach the model nothing, so no quarantine list, no training
-        excluded = await asyncio.wait_for(quarantined_users(settings), QUARANTINE_READ_TIMEOUT_S)
+        excluded = excluded_users | await asyncio.wait_for(quarantined_users(settings),
+                                                           QUARANTINE_READ_TIMEOUT_S)
     except (KafkaError, OSError, asyncio.TimeoutError) as exc:
         raise click.ClickException(f"cannot read the spam quarantine from {settings.topic('user-flags')} "
                                    f"at {settings.kafka_bootstrap}: {exc!r}") from exc
@@ -116,14 +120,18 @@ def _titles(catalog: Any) -> dict[int, str]:
     return dict(zip(catalog["movie_id"].astype(int).tolist(), catalog["title"].astype(str).tolist()))
 
 
-async def publish_model_event(settings: Settings, action: str, name: str, version: str, reason: str) -> None:
-    """Tell every worker about a deployment decision on ``model-events``."""
+async def publish_model_event(settings: Settings, action: str, name: str, version: str, reason: str,
+                              **fields: Any) -> None:
+    """Tell every worker about a deployment decision on ``model-events``.
+
+    ``fields`` are the event's other fields (``percent``, ``experiment``, ``params``, ...).
+    """
     producer = AIOKafkaProducer(**client_kwargs(settings), request_timeout_ms=10_000)
     await asyncio.wait_for(producer.start(), 15)
     try:
         value = codec_for("ModelEvent", settings.topic("model-events")).encode({
             "ts": int(time.time() * 1000), "action": action, "model_name": name,
-            "model_version": version, "percent": 100, "reason": reason, "actor": "cli"})
+            "model_version": version, "percent": 100, "reason": reason, "actor": "cli", **fields})
         await producer.send_and_wait(settings.topic("model-events"), value, key=name.encode())
     finally:
         await producer.stop()
@@ -143,18 +151,27 @@ async def publish_model_event(settings: Settings, action: str, name: str, versio
 async def train(model: str, source: str, since: str | None, until: str | None,
                 tune: bool, epochs: int | None, tune_serving: bool) -> None:
     """Train, evaluate and register models; the card records the code and data they came from."""
+    await train_and_register(get_settings(), model, source, since, until, tune=tune, epochs=epochs,
+                             tune_serving=tune_serving)
+
+
+async def train_and_register(settings: Settings, model: str, source: str, since: str | None, until: str | None,
+                             *, tune: bool = True, epochs: int | None = None, tune_serving: bool = True,
+                             excluded_users: frozenset[int] = frozenset(),
+                             say: Callable[[str], Any] = click.echo) -> dict[str, str]:
+    """What ``movie-recs train`` does (also for scheduled retraining): the versions registered, by model."""
     from models.baselines import baseline_metrics
     from models.evaluation import leave_last_split
     from models.factory import MODEL_NAMES
     from models.serving import tune_policy
     from models.training import train as fit
 
-    settings = get_settings()
-    data = await load_training_data(settings, source, since, until)
+    data = await load_training_data(settings, source, since, until, excluded_users)
     registry, sha = open_registry(settings), git_sha()
     extras = {"catalog.json": json.dumps(data.titles).encode(),
               "data_manifest.json": json.dumps(data.manifest, indent=2).encode()}
     split = await asyncio.to_thread(leave_last_split, data.frame)  # one split: every number below is on it
+    versions = {}
     for name in MODEL_NAMES if model == "all" else (model,):
         result = await asyncio.to_thread(fit, name, data.frame, tune=tune, epochs=epochs, refit_all=True,
                                          split=split)
@@ -165,11 +182,12 @@ async def train(model: str, source: str, since: str | None, until: str | None,
         if tune_serving and name != "ncf":  # NCF's fold-in makes this a two-minute job
             tuning = await asyncio.to_thread(tune_policy, data.frame, name, 0, params=result.params)
             card["policy"] = tuning.card()
-        version = await registry.register(result.bundle, card, extras)
+        version = versions[name] = await registry.register(result.bundle, card, extras)
         await announce(settings, "register", name, version, f"trained on {data.snapshot_id[:12]}")
         full = next(r for r in result.metrics if r["protocol"] == "full")
-        click.echo(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
-                 f"({result.training_seconds:.1f}s)")
+        say(f"{name} {version}: HR@10 {full['hr@10']:.4f} NDCG@10 {full['ndcg@10']:.4f} "
+            f"({result.training_seconds:.1f}s)")
+    return versions
 
 
 @async_command(

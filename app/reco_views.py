@@ -1,4 +1,4 @@
-"""HTTP: recommendations, traces and rollout status; user-keyed routes run on the user's owner."""
+"""HTTP: recommendations and traces; user-keyed routes run on the user's owner (rollouts: ``app.rollout_views``)."""
 from __future__ import annotations
 
 import json
@@ -46,9 +46,8 @@ def parse_exclude(raw: str | None) -> list[int] | None:
     return ids if len(ids) == len(parts) else None
 
 
-def movies_with_titles(result: dict[str, Any]) -> list[dict[str, Any]]:
+def movies_with_titles(result: dict[str, Any], titles: dict[int, str]) -> list[dict[str, Any]]:
     """The answer's movies with titles: the live catalog table first, the model's catalog.json second."""
-    titles = holder.current.titles if holder.current else {}
     return [{"movie_id": m, "title": title_of(m) or titles.get(m, ""), "score": s}
             for m, s in zip(result["movie_ids"], result["scores"])]
 
@@ -71,14 +70,18 @@ class Recommend(web.View):
             return error(self, 400, "bad exclude", "exclude must be comma-separated movie ids")
         record = {"request_id": uuid.uuid4().hex, "ts": int(time.time() * 1000), "user_id": parsed,
                   "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
-        result = serve(record, started)
+        answered = serve(record, started)
+        result = answered.response
+        # every answer is recorded and counted, a 503 before a model is loaded too
+        answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http",
+                           answered=answered)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
         tracing.http_answered(request, record, started, "/recommend/{user_id}")
-        answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http")
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
-        return self.json({"user_id": parsed, "movies": movies_with_titles(result), "provenance": provenance})
+        titles = answered.arm.deployed.titles if answered.arm else {}
+        return self.json({"user_id": parsed, "movies": movies_with_titles(result, titles), "provenance": provenance})
 
 
 async def model_provenance(response: dict[str, Any]) -> dict[str, Any]:
@@ -134,18 +137,6 @@ class Trace(web.View):
         return self.json({**trace, **extra})
 
 
-@app.page("/rollout/status")
-class RolloutStatus(web.View):
-    """The serving model; canaries and A/B arms come with the rollout work."""
-
-    @public
-    async def get(self, request: web.Request) -> web.Response:
-        current = holder.current
-        stable = {"model_name": current.name, "model_version": current.version} if current else None
-        return self.json({"stable": stable, "canary": None, "canary_percent": 0, "ab_arms": [],
-                          "last_rollback": None, "last_load_error": holder.last_error or None})
-
-
 @app.page("/openapi.json")
 class OpenAPI(web.View):
     """The OpenAPI document of this HTTP API (kept in the repo as app/openapi.json)."""
@@ -155,9 +146,11 @@ class OpenAPI(web.View):
 
 
 async def model_health() -> tuple[bool, dict[str, Any]]:
-    """Ready to serve once a model is loaded."""
+    """Ready to serve once the stable version is loaded; every loaded version is listed."""
     current = holder.current
-    return current is not None, {"serving": holder.describe(), "last_error": holder.last_error or None}
+    return current is not None, {"serving": holder.describe(), "last_error": holder.last_error or None,
+                                 "rollout_state_replayed": holder.state_ready,
+                                 "versions_loaded": [f"{name} {version}" for name, version in holder.loaded]}
 
 
 async def tables_health() -> tuple[bool, dict[str, Any]]:

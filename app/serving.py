@@ -1,4 +1,4 @@
-"""One recommendation request answered: checked, scored by the deployed model, with provenance.
+"""One recommendation request answered: checked, routed to its arm, scored, with provenance.
 
 Plain functions over plain data, shared by the Kafka agent and the HTTP view, so both give
 the same answer and both are tested without Faust.
@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from app.deployment import Deployed
+from app.deployment import Arm, Deployed, Routing, serve_alone
 from app.events import MAX_USER_ID
-from models.bundle import ModelBundle
+from app.metrics import ARM_ERRORS
+from models.bundle import ModelBundle, Recommendation
 from models.fairness import Catalog
 from models.rerank import Candidates, Context, GenreProvider, SpecError, ThompsonSampler, parse
 from models.serving import recommend
@@ -25,12 +26,16 @@ from tables.history import UserState, seen_movies
 MAX_K = 100
 MAX_EXCLUDE = 1000
 ARM = "stable"
+"""The arm of every user no canary or experiment takes."""
 GENRES = GenreProvider(genres_of)
 """Where re-rankers read genres: the catalog's global table, which every worker keeps from ``movies``."""
 EXPLORATION = ThompsonSampler()
 """Per-movie conversion evidence of the exploring arms: exposures and conversions feed it."""
+FAILURE_LOG_EVERY_S = 10.0
+"""A failing arm is logged at most this often (every failure is counted)."""
 _contexts: weakref.WeakKeyDictionary[ModelBundle, Context] = weakref.WeakKeyDictionary()
 _refused_specs: set[str] = set()
+_last_failure_log: dict[tuple[str, str], float] = {}
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +72,7 @@ def check_request(record: dict[str, Any]) -> Request:
 def response(request_id: str, user_id: int, k: int, started: float, served_by: str, *,
              status: int = 200, error: str | None = None, deployed: Deployed | None = None,
              movie_ids: list[int] | None = None, scores: list[float] | None = None,
-             strategy: str = "") -> dict[str, Any]:
+             strategy: str = "", arm: str = "") -> dict[str, Any]:
     """A ``RecoResponse`` record; an error response carries whatever provenance exists."""
     card = deployed.card if deployed else {}
     return {
@@ -75,7 +80,7 @@ def response(request_id: str, user_id: int, k: int, started: float, served_by: s
         "status": status, "error": error, "k": k, "movie_ids": movie_ids or [],
         "scores": scores or [], "strategy": strategy,
         "model_name": card.get("model_name", ""), "model_version": card.get("version", ""),
-        "arm": ARM if deployed else "", "git_sha": card.get("git_sha", ""),
+        "arm": arm, "git_sha": card.get("git_sha", ""),
         "data_snapshot_id": card.get("data_snapshot_id", ""), "served_by": served_by,
         "latency_ms": (time.perf_counter() - started) * 1000.0,
     }
@@ -102,17 +107,26 @@ def reranker_of(spec: str | None) -> Any:
         return None
 
 
-def answer(request: Request, state: UserState | None, deployed: Deployed | None, served_by: str,
-           started: float, *, reranker: str | None = None) -> dict[str, Any]:
-    """The response to a checked request, given the user's live state and the deployment.
+@dataclass(frozen=True)
+class Answer:
+    """A response and what the rollout figures need: the arm that answered, an arm that failed."""
+
+    response: dict[str, Any]
+    arm: Arm | None = None
+    """The arm whose list was served (None when no model answered)."""
+    failed: tuple[tuple[Arm, float], ...] = ()
+    """Arms whose model raised, and how long each took to; the user got stable's list instead."""
+    repeat: bool = False
+    """The answer traced for this request id before, given again: counted once."""
+
+
+def score(deployed: Deployed, request: Request, state: UserState | None, reranker: str | None = None) -> Recommendation:
+    """The deployed version's list for a checked request and the user's live state.
 
     Movies the user watched or rated (per the live table) and the request's exclusions are
-    never recommended; 503 when no model is loaded yet. With a ``reranker`` spec (the arm's,
-    see :func:`models.rerank.parse`) ``k x depth`` candidates are scored and re-ranked.
+    never recommended. With a ``reranker`` spec (the arm's, see :func:`models.rerank.parse`)
+    ``k x depth`` candidates are scored and re-ranked.
     """
-    if deployed is None:
-        return response(request.request_id, request.user_id, request.k, started, served_by,
-                        status=503, error="no model is loaded yet")
     history = [movie for _, movie, _ in state["recent"]] if state else []
     exclude = [*request.exclude, *(seen_movies(state) if state else ())]
     chain = reranker_of(reranker)
@@ -125,5 +139,52 @@ def answer(request: Request, state: UserState | None, deployed: Deployed | None,
         ranked = chain(Candidates.of(movie_ids, scores), request.k, rerank_context(deployed.bundle))
         movie_ids = [int(m) for m in ranked.movie_ids[:request.k]]
         scores = [float(s) for s in ranked.scores[:request.k]]
-    return response(request.request_id, request.user_id, request.k, started, served_by,
-                    deployed=deployed, movie_ids=movie_ids, scores=scores, strategy=found.strategy)
+    return Recommendation(list(movie_ids), list(scores), found.strategy)
+
+
+def _log_failure(arm: Arm, exc: Exception) -> None:
+    key, now = (arm.trial, arm.name), time.monotonic()
+    if now - _last_failure_log.get(key, -FAILURE_LOG_EVERY_S) >= FAILURE_LOG_EVERY_S:
+        _last_failure_log[key] = now
+        log.warning("arm %s (%s %s) failed, answering from stable: %r", arm.name, arm.deployed.name,
+                    arm.deployed.version, exc)
+
+
+def answer_arm(request: Request, state: UserState | None, routing: Routing | Deployed | None, served_by: str,
+               started: float) -> Answer:
+    """The answer to a checked request from the arm the user is assigned to.
+
+    An arm whose model raises is counted as failed and the user gets stable's list; when
+    stable raises too the answer is a 500. 503 when no model is loaded yet.
+    """
+    if isinstance(routing, Deployed):
+        routing = serve_alone(routing)
+    if routing is None:
+        return Answer(response(request.request_id, request.user_id, request.k, started, served_by,
+                               status=503, error="no model is loaded yet"))
+    arm, failed = routing.arm_for(request.user_id), ()
+    for attempt in (arm, routing.stable) if arm is not routing.stable else (arm,):
+        try:
+            found = score(attempt.deployed, request, state, attempt.reranker)
+        except Exception as exc:  # a broken version must not fail the user: stable answers
+            ARM_ERRORS.labels(attempt.name).inc()
+            _log_failure(attempt, exc)
+            failed += ((attempt, (time.perf_counter() - started) * 1000.0),)
+            error = f"the model failed: {exc!r}"
+            continue
+        return Answer(response(request.request_id, request.user_id, request.k, started, served_by,
+                               deployed=attempt.deployed, movie_ids=found.movie_ids, scores=found.scores,
+                               strategy=found.strategy, arm=attempt.name), attempt, failed)
+    return Answer(response(request.request_id, request.user_id, request.k, started, served_by, status=500,
+                           error=error, deployed=routing.stable.deployed, arm="stable"), None, failed)
+
+
+def answer(request: Request, state: UserState | None, deployed: Routing | Deployed | None, served_by: str,
+           started: float, *, reranker: str | None = None) -> dict[str, Any]:
+    """The response to a checked request (see ``answer_arm``), given the user's live state.
+
+    ``reranker`` applies to a single deployment served alone (the arms of a routing carry their own).
+    """
+    if isinstance(deployed, Deployed):
+        deployed = serve_alone(deployed, reranker)
+    return answer_arm(request, state, deployed, served_by, started).response

@@ -211,6 +211,43 @@ class Settings(BaseSettings):
     stop_timeout_s: float = Field(30.0, gt=0)
     """Longest a worker takes to stop after SIGTERM/SIGINT, broker up or not; what is not committed replays."""
 
+    # --- Rollouts ----------------------------------------------------------------------
+    conversion_window_s: float = Field(1_800.0, gt=0)
+    """A served list converts when its user starts watching one of its movies this soon after."""
+    sequential_alpha: float = Field(0.05, gt=0, lt=1)
+    """Error rate of the always-valid sequential test behind every ship / keep decision."""
+    canary_max_error_rate: float = Field(0.02, ge=0, le=1)
+    """Canary error-rate SLO: a canary whose model fails more requests than this is rolled back."""
+    canary_max_p95_ms: float = Field(100.0, gt=0)
+    """Canary latency SLO (ms): a canary whose p95 answer latency (arrival to answer) is above this is rolled back."""
+    canary_min_requests: int = Field(200, ge=1)
+    """Requests a canary (and stable, for conversion) must have had before the guard judges it."""
+    canary_guard_interval_s: float = Field(10.0, gt=0)
+    """How often the leader's canary guard looks at the figures."""
+    rollout_stats_interval_s: float = Field(2.0, gt=0)
+    """How often a worker publishes its per-arm figures (what /rollout/status and the guard read)."""
+    shadow_backlog: int = Field(1_000, ge=1)
+    """Requests waiting for the shadow model beyond this many are not shadow-scored (counted)."""
+    retrain_crontab: str = "30 5 * * 1,4"
+    """When the leader retrains (cron, UTC; default Monday and Thursday 05:30); empty turns it off."""
+    retrain_window_days: float = Field(28.0, gt=0)
+    """Days of snapshots, up to now, that a scheduled retraining trains on."""
+    retrain_canary_percent: int = Field(10, ge=0, le=100)
+    """Percent of users a retrained version that passes the quality gate starts with as a canary."""
+    retrain_timeout_s: float = Field(7_200.0, gt=0)
+    """A retraining process still running after this long is stopped (a failed run)."""
+    quarantine_source: str = ""
+    """A `module:function` returning the user ids training must exclude (quarantined); empty: none."""
+
+    @field_validator("retrain_crontab")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if value and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value
+
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``watch``, ``rate``, ...)."""
         return f"{self.topic_prefix}{name}"

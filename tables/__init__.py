@@ -53,3 +53,12 @@ exposure_windows = app.Table(
     "exposure", default=None, partitions=settings.partitions,  # no key/value type: JSON keys and rows
     help="Exposure per arm in tumbling windows: responses and per-movie counts (tables.exposure).",
 ).tumbling(settings.fairness_window_s, expires=settings.fairness_window_s * settings.fairness_windows_kept)
+
+from tables.conversions import ArmStatsTable, PendingTable  # noqa: E402 - registered with the others
+
+pending_conversions: PendingTable = _register(
+    PendingTable, "pending_conversions", "Per user, the served lists that may still convert (tables.conversions).",
+    value_type=bytes)
+arm_stats: ArmStatsTable = _register(
+    ArmStatsTable, "arm_stats", "Per partition, rollout trial and arm: requests, errors, conversions, latency.",
+    value_type=bytes)

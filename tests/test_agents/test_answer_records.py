@@ -39,14 +39,14 @@ def result(request_id: str) -> dict:
 async def test_traced_at_once_sent_later_and_a_refused_record_stops_nothing(faust_test_app) -> None:
     records, producer = AnswerRecords(limit=10, interval_s=0.0), Producer(refuse={"bad"})
     lost = UNRECORDED_ANSWERS._value.get()
-    answered = ANSWERS.labels("http", "model", "200")._value.get()
+    answered = ANSWERS.labels("http", "model", "200", "stable")._value.get()
     state = new_user_state()
     for movie in (5, 6):
         apply_watch(state, WatchEvent(1, 7, movie, 0), 200)
     user_history.data[user_key(7)] = state
     for request_id, via in (("http", "http"), ("kafka", "kafka"), ("bad", "http")):
         records.add(result(request_id), {"request_id": request_id}, 3, via=via)
-    assert ANSWERS.labels("http", "model", "200")._value.get() == answered + 2
+    assert ANSWERS.labels("http", "model", "200", "stable")._value.get() == answered + 2
     assert traces.row(trace_key(3, "http"))["history_length"] == 2  # user 7's live history; readable before any send
     await records.drain(producer)
     assert [(topic.rsplit("-", 1)[-1], key) for topic, key, _ in producer.sent] == [

@@ -62,5 +62,6 @@ async def test_agent_fills_the_table_dead_letters_bad_records_and_obeys_tombston
     catalog.data[b"99"] = row_of({"title": "Late", "genres": ["Drama"], "year": None})
     assert GENRES.of(99) == {"Drama"}  # a movie that arrives later is not remembered as genre-less
     del catalog.data[b"99"]
-    answer = movies_with_titles({"movie_ids": [7, 99], "scores": [0.5, 0.25]})
-    assert answer == [{"movie_id": 7, "title": "Seven", "score": 0.5}, {"movie_id": 99, "title": "", "score": 0.25}]
+    answer = movies_with_titles({"movie_ids": [7, 99, 5], "scores": [0.5, 0.25, 0.1]}, {7: "old title", 5: "Five"})
+    assert answer == [{"movie_id": 7, "title": "Seven", "score": 0.5}, {"movie_id": 99, "title": "", "score": 0.25},
+                      {"movie_id": 5, "title": "Five", "score": 0.1}]  # the table first, the model's catalog second

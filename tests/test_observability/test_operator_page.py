@@ -23,10 +23,10 @@ def test_summary_reads_every_feature_by_its_exported_name() -> None:
     answers = Counter("movierecs_answers_total", "", ["via", "strategy", "status", "arm"], registry=registry)
     answers.labels("http", "model", "200", "stable").inc(8)
     answers.labels("kafka", "model", "503", "canary").inc(2)
-    seconds = Histogram("movierecs_answer_seconds", "", ["via", "arm"], buckets=(0.001, 0.01), registry=registry)
+    seconds = Histogram("movierecs_answer_seconds", "", ["via", "strategy", "arm"], buckets=(0.001, 0.01), registry=registry)
     for _ in range(9):
-        seconds.labels("http", "stable").observe(0.0005)
-    seconds.labels("http", "stable").observe(0.005)
+        seconds.labels("http", "model", "stable").observe(0.0005)
+    seconds.labels("http", "model", "stable").observe(0.005)
     Gauge("movierecs_fairness_gini", "", ["arm"], registry=registry).labels("stable").set(0.7)
     Gauge("movierecs_rollout_canary_percent", "", registry=registry).set(10)
     Counter("movierecs_spam_flags_total", "", ["action"], registry=registry).labels("flagged").inc(3)
