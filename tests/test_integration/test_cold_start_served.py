@@ -26,6 +26,7 @@ from models.evaluation import cold_start_cases, quantile_ts, time_cut
 from models.serving.offline import Ranker, serve_cases
 from models.serving.tuning import fit_before, tune_policy
 from models.trending import DAY_MS
+from tables.history import item_deltas
 from tests.kafka_tools import Worker, free_port, read_all
 from tests.test_integration.test_serving_kafka import frame_avro
 
@@ -106,7 +107,7 @@ async def stream(bootstrap: str, topic: str, events: list[tuple[int, int, int]])
 
 async def counts(bootstrap: str, topic: str) -> pd.DataFrame:
     """What the worker's trending counts are fed: one row per count on ``item-interactions``."""
-    deltas = [json.loads(r.value) for r in await read_all(bootstrap, topic) if r.value]
+    deltas = [d for r in await read_all(bootstrap, topic) for d in item_deltas(json.loads(r.value) if r.value else None)]
     return pd.DataFrame([(d["movie_id"], d["ts"]) for d in deltas for _ in range(d["new_watcher"] + d["ratings"])],
                         columns=["movie_id", "ts"])
 
