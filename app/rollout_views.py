@@ -35,7 +35,9 @@ def status_body() -> dict[str, Any]:
     body = report.status(settings.serve_model, holder.state, stable, figures.merged(), settings.sequential_alpha)
     loaded = [{"model_name": d.name, "model_version": d.version, "memory_bytes": d.memory_bytes}
               for d in holder.loaded.values()]
-    return {**body, "state_ready": holder.state_ready, "events": holder.state.events, "loaded": loaded,
+    applied = routing is not None and routing.traffic == holder.state.traffic(settings.serve_model)
+    return {**body, "state_ready": holder.state_ready, "applied": applied, "events": holder.state.events,
+            "loaded": loaded,
             "last_load_error": holder.last_error or None, "served_by": worker_id(settings)}
 
 

@@ -42,30 +42,31 @@ def _arrays(*values):
     return [np.asarray(v, dtype=np.float64) for v in values]
 
 
-def mixture_ratio(n_a, c_a, n_b, c_b, mixture_sd: float = MIXTURE_SD):
-    """The mixture likelihood ratio ``Lambda`` of arm b against arm a (1 where it is undefined)."""
-    n_a, c_a, n_b, c_b = _arrays(n_a, c_a, n_b, c_b)
+def _variances(n_a, c_a, n_b, c_b, mixture_sd: float):
+    """``V`` (the difference's variance, pooled under the null), ``tau^2``, and where both are defined."""
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = (c_a + c_b) / (n_a + n_b)
         variance = pooled * (1 - pooled)
         v = variance * (1 / n_a + 1 / n_b)
-        tau2 = mixture_sd**2 * variance
+    return v, mixture_sd**2 * variance, (n_a > 0) & (n_b > 0) & (variance > 0)
+
+
+def mixture_ratio(n_a, c_a, n_b, c_b, mixture_sd: float = MIXTURE_SD):
+    """The mixture likelihood ratio ``Lambda`` of arm b against arm a (1 where it is undefined)."""
+    n_a, c_a, n_b, c_b = _arrays(n_a, c_a, n_b, c_b)
+    v, tau2, defined = _variances(n_a, c_a, n_b, c_b, mixture_sd)
+    with np.errstate(divide="ignore", invalid="ignore"):
         d = c_b / n_b - c_a / n_a
         ratio = np.sqrt(v / (v + tau2)) * np.exp(d**2 * tau2 / (2 * v * (v + tau2)))
-    defined = (n_a > 0) & (n_b > 0) & (variance > 0)
     return np.where(defined, ratio, 1.0)
 
 
 def radius(n_a, c_a, n_b, c_b, alpha: float, mixture_sd: float = MIXTURE_SD):
     """Half-width of the always-valid confidence sequence of ``p_b - p_a`` (inf where undefined)."""
     n_a, c_a, n_b, c_b = _arrays(n_a, c_a, n_b, c_b)
+    v, tau2, defined = _variances(n_a, c_a, n_b, c_b, mixture_sd)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pooled = (c_a + c_b) / (n_a + n_b)
-        variance = pooled * (1 - pooled)
-        v = variance * (1 / n_a + 1 / n_b)
-        tau2 = mixture_sd**2 * variance
         width = np.sqrt(v * (v + tau2) / tau2 * (2 * np.log(1 / alpha) + np.log((v + tau2) / v)))
-    defined = (n_a > 0) & (n_b > 0) & (variance > 0)
     return np.where(defined, width, np.inf)
 
 

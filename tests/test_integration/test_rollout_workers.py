@@ -37,7 +37,8 @@ TOKEN = "rollout-test-token"
 MODEL_EVENT, WATCH = AvroCodec("ModelEvent"), AvroCodec("WatchEvent")
 FOLD_IN_USERS = range(5_001, 5_081)
 """Users the models do not know, with a live history: answered by fold-in (the slow model's slow path)."""
-SLOW_FACTORS = 300
+SLOW_FACTORS = 1_000
+"""Factors of the slow model: a fold-in solves a 1000 x 1000 system, ~40-60 ms of CPU (1-3 ms at 300)."""
 
 
 def trained_als(seed: int):
@@ -54,7 +55,7 @@ def raising(result) -> None:
 
 
 def slow(result) -> None:
-    """Wide factors: a fold-in solves a 300 x 300 system per request (tens of ms instead of one)."""
+    """Wide factors: every fold-in solves a SLOW_FACTORS-square system (tens of ms instead of one)."""
     model = result.bundle.model
     rng = np.random.default_rng(0)
     model.params = model.Params(**{**model.params.model_dump(), "factors": SLOW_FACTORS})
@@ -93,7 +94,7 @@ class Cluster:
             "MOVIE_RECS_SERVE_MODEL": "als", "MOVIE_RECS_ADMIN_TOKEN": TOKEN,
             "MOVIE_RECS_SNAPSHOT_ENABLED": "false", "MOVIE_RECS_RETRAIN_CRONTAB": "",
             "MOVIE_RECS_CANARY_MIN_REQUESTS": "20", "MOVIE_RECS_CANARY_MAX_ERROR_RATE": "0.05",
-            "MOVIE_RECS_CANARY_MAX_P95_MS": "15", "MOVIE_RECS_CANARY_GUARD_INTERVAL_S": "1",
+            "MOVIE_RECS_CANARY_MAX_P95_MS": "10", "MOVIE_RECS_CANARY_GUARD_INTERVAL_S": "1",
             "MOVIE_RECS_ROLLOUT_STATS_INTERVAL_S": "0.5", "MOVIE_RECS_MODEL_RETRY_S": "2"}
         self.workers = [Worker({**self.common, "MOVIE_RECS_WEB_PORT": str(free_port()),
                                 "MOVIE_RECS_DATA_DIR": str(tmp / name)}, tmp / f"{name}.log") for name in "ab"]
@@ -162,8 +163,9 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
 
 
 def all_serve(cluster: Cluster, check: Callable[[dict], bool], what: str, timeout_s: float = 60) -> None:
-    """Wait until every worker's /rollout/status passes ``check``."""
-    wait_until(lambda: all(check(status(w)) for w in cluster.workers), timeout_s, what)
+    """Wait until every worker's /rollout/status passes ``check`` and serves that state (its versions loaded)."""
+    wait_until(lambda: all(check(shown) and shown["applied"] for shown in map(status, cluster.workers)),
+               timeout_s, what)
 
 
 @pytest.fixture(scope="module")
@@ -366,7 +368,8 @@ def test_a_restarted_worker_rebuilds_the_state_and_serves_the_same_arms(cluster:
     b.stop()
     b.start().wait_ready()
     rebuilt = status(b)
-    assert rebuilt["state_ready"] and rebuilt["events"] == status(a)["events"]
+    assert rebuilt["state_ready"] and rebuilt["applied"], "ready means every named version is loaded"
+    assert rebuilt["events"] == status(a)["events"]
     assert rollout_state(rebuilt) == state
     assert {user: recommend(b, user)["provenance"]["arm"] for user in users} == before
     wait_until(lambda: status(b)["shadow"]["figures"]["requests"] > 0, 30, "the shadow scores requests")
