@@ -126,14 +126,14 @@ class Client:
         await self.producer.send(f"{self.prefix}reco-requests", value, key=str(user_id).encode())
 
     async def first_answer(self, timeout_s: float) -> float:
-        """Ping until the service answers; the seconds it took."""
+        """Ping until the service answers one with a list (a 503 before its model is loaded does not count)."""
         started = time.monotonic()
         n = 0
         while time.monotonic() - started < timeout_s:
             await self.send(f"{self.run_id}-ping-{n}", 1 + n % peers.USERS)
             n += 1
             await asyncio.sleep(0.2)
-            if any(rid.startswith(f"{self.run_id}-ping-") for rid in self.arrived):
+            if any(rid.startswith(f"{self.run_id}-ping-") and got[1] == 200 for rid, got in self.arrived.items()):
                 return time.monotonic() - started
         raise TimeoutError(f"no answer on {self.prefix}reco-responses in {timeout_s}s")
 

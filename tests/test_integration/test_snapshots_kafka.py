@@ -155,6 +155,8 @@ def worker_env(bootstrap: str, run: str, tmp_path: Path, **extra: str) -> dict[s
         "MOVIE_RECS_DATA_DIR": str(tmp_path / "faust"), "MOVIE_RECS_PARTITIONS": str(PARTITIONS),
         # A killed member holds its partitions until its session expires (Faust's default is 60 s).
         "BROKER_SESSION_TIMEOUT": "6",
+        # the clean stop writes the open batches these tests count: give it room on a loaded machine
+        "MOVIE_RECS_STOP_TIMEOUT_S": "90",
         **extra,
     }
 
@@ -199,7 +201,7 @@ async def test_sigkill_mid_write_then_restart_keeps_every_event_exactly_once(
         snapshots = health(last)[1]["snapshots"]
         assert snapshots["running"] and snapshots["store_available"] and not snapshots["last_error"]
     finally:
-        last.stop()  # SIGTERM: the open batches are written
+        last.stop(timeout_s=100)  # SIGTERM: the open batches are written
     assert last.proc.returncode == 0, last.log_tail()
 
     held, snapshot = await snapshot_contents(store)
