@@ -6,16 +6,15 @@ own group-less consumer instead.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_security import client_kwargs
 from app.settings import Settings
+from app.topic_reader import partitions_of
 
 log = logging.getLogger(__name__)
 Handler = Callable[[list[Any]], Awaitable[None]]
@@ -52,20 +51,6 @@ class CatchUp:
         return {"caught_up": self.caught_up, "behind": self.behind}
 
 
-async def partitions_of(settings: Settings, topic: str) -> list[int]:
-    """The partitions of ``topic``, waiting while the worker is still creating it."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        while True:
-            (described,) = await admin.describe_topics([topic])
-            if described.get("partitions"):
-                return sorted(p["partition"] for p in described["partitions"])
-            await asyncio.sleep(1.0)
-    finally:
-        await admin.close()
-
-
 async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int | None,
                  progress: CatchUp | None = None) -> None:
     """Hand every record of ``topic`` from ``since_ms`` on (None: only new ones) to ``handler``.
@@ -76,7 +61,7 @@ async def follow(settings: Settings, topic: str, handler: Handler, since_ms: int
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
+        tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic, wait=True)]
         consumer.assign(tps)
         if since_ms is None:
             await consumer.seek_to_end(*tps)

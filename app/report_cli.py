@@ -14,18 +14,19 @@ from typing import Any
 
 import click
 import numpy as np
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from faust.cli.faust import cli
 
-from app.kafka_security import client_kwargs
 from app.registry import Registry, RegistryError
 from app.schema_registry import codec_for
 from app.settings import Settings, get_settings
 from app.storage import open_store
+from app.topic_reader import read_to_end
 from app.exceptions import BadEvent
 from models.fairness import Catalog
 from models.fairness.report import build_report, served, write_report
+
+READ_TIMEOUT_S = 600.0
+"""A report reads every response since ``--since``: give it minutes, not forever."""
 
 
 def epoch_ms(text: str | None) -> int | None:
@@ -41,51 +42,20 @@ def epoch_ms(text: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-async def partitions_of(settings: Settings, topic: str) -> list[int]:
-    """The partition ids of ``topic``; empty when it does not exist."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for p in described.get("partitions") or ())
-
-
 async def read_responses(settings: Settings, since_ms: int | None) -> tuple[list[dict[str, Any]], int]:
     """Decoded responses from ``since_ms`` to the end offsets at the start; and how many were undecodable."""
     topic = settings.topic("reco-responses")
     codec = codec_for("RecoResponse", topic)
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
-        if not partitions:
-            raise click.ClickException(f"topic {topic} does not exist")
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        if since_ms is not None:
-            found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
-            starts = {tp: (found[tp].offset if found[tp] else ends[tp]) for tp in partitions}
-        for tp in partitions:
-            consumer.seek(tp, starts[tp])
-        pending = {tp for tp in partitions if starts[tp] < ends[tp]}
-        responses, bad = [], 0
-        while pending:
-            for tp, records in (await consumer.getmany(*pending, timeout_ms=1000)).items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        break
-                    try:
-                        responses.append(codec.decode(record.value))
-                    except BadEvent:
-                        bad += 1
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-        return responses, bad
-    finally:
-        await consumer.stop()
+    read = await read_to_end(settings, topic, READ_TIMEOUT_S, since_ms=since_ms)
+    if not read.ends:
+        raise click.ClickException(f"topic {topic} does not exist")
+    responses, bad = [], 0
+    for record in read.records:
+        try:
+            responses.append(codec.decode(record.value))
+        except BadEvent:
+            bad += 1
+    return responses, bad
 
 
 async def serving_catalog(settings: Settings, responses: list[dict[str, Any]], model: str | None,

@@ -10,17 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from typing import Any
 
 import click
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.cli.faust import cli
 
-from agents.broadcast import partitions_of
-from app.kafka_security import client_kwargs
 from app.model_cli import open_registry, publish_model_event
 from app.registry import RegistryError
 from app.rollout import report
@@ -29,35 +25,15 @@ from app.rollout.state import RolloutState, replay
 from app.rollout.stats import merge
 from app.schema_registry import codec_for
 from app.settings import Settings, get_settings
+from app.topic_reader import read_to_end
 
 READ_TIMEOUT_S = 30.0
-
-
-async def read_to_end(settings: Settings, topic: str) -> list[Any]:
-    """Every record of ``topic`` from the beginning to its end now, partition by partition."""
-    tps = [TopicPartition(topic, p) for p in await asyncio.wait_for(partitions_of(settings, topic), READ_TIMEOUT_S)]
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"reading {topic} took over {READ_TIMEOUT_S:.0f}s")
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(r for r in batch if r.offset < ends[TopicPartition(topic, r.partition)])
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def current_state(settings: Settings) -> RolloutState:
     """The rollout state, folded from ``model-events`` as a worker folds it."""
     codec = codec_for("ModelEvent", settings.topic("model-events"))
-    records = await read_to_end(settings, settings.topic("model-events"))
+    records = (await read_to_end(settings, settings.topic("model-events"), READ_TIMEOUT_S, wait=True)).records
     return replay(codec.decode(record.value) for record in records)  # in order per model (per partition)
 
 
@@ -177,7 +153,7 @@ async def status_of(settings: Settings, model_name: str) -> dict[str, Any]:
 
     state = await current_state(settings)
     stable = await stable_version(state, open_registry(settings), model_name)
-    records = await read_to_end(settings, arm_stats.changelog_topic.get_topic_name())
+    records = (await read_to_end(settings, arm_stats.changelog_topic.get_topic_name(), READ_TIMEOUT_S)).records
     latest = {record.key: record.value for record in records}
     rows = merge(orjson.loads(value) for value in latest.values() if value is not None)
     return report.status(model_name, state, stable, rows, settings.sequential_alpha)

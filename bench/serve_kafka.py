@@ -75,11 +75,11 @@ class Client:
     async def __aenter__(self) -> "Client":
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-        from agents.broadcast import partitions_of
         from app.settings import Settings
+        from app.topic_reader import partitions_of
 
         topic = f"{self.prefix}reco-responses"
-        partitions = await asyncio.wait_for(partitions_of(Settings(kafka_bootstrap=self.bootstrap), topic), 60.0)
+        partitions = await asyncio.wait_for(partitions_of(Settings(kafka_bootstrap=self.bootstrap), topic, wait=True), 60.0)
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                          fetch_max_wait_ms=100)

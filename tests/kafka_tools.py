@@ -12,8 +12,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from app.settings import Settings
+from app.topic_reader import read_to_end
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,40 +48,9 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.close()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    """The partition ids of ``topic``, empty when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for p in described.get("partitions") or ())
-
-
 async def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
-    """Every record of ``topic`` from the beginning up to its end offsets now."""
-    partitions = await partitions_of(bootstrap, topic)
-    if not partitions:
-        return []
-    tps = [TopicPartition(topic, p) for p in partitions]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took over {timeout_s}s")
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend(messages)
-        return records
-    finally:
-        await consumer.stop()
+    """Every record of ``topic`` from the beginning up to its end offsets now (none if it does not exist)."""
+    return (await read_to_end(Settings(kafka_bootstrap=bootstrap), topic, timeout_s)).records
 
 
 def free_port() -> int:

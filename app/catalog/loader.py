@@ -6,16 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
 from app.catalog import check_movie, movie_key, records_from_frame
 from app.exceptions import BadEvent
 from app.kafka_security import client_kwargs
 from app.schema_registry import codec_for
 from app.settings import Settings
+from app.topic_reader import read_to_end
 
 TOPIC = "movies"
+READ_TIMEOUT_S = 120.0
 
 
 def catalog_records(source: str, seed: int = 0) -> list[dict[str, Any]]:
@@ -50,36 +51,14 @@ async def read_catalog(settings: Settings) -> tuple[dict[int, dict[str, Any]], d
     """
     topic = settings.topic(TOPIC)
     codec = codec_for("Movie", topic)
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
-    await consumer.start()
+    read = await read_to_end(settings, topic, READ_TIMEOUT_S)
     movies: dict[int, dict[str, Any]] = {}
-    try:
-        tps = [TopicPartition(topic, p) for p in await _partitions(settings, topic)]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        if tps:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for record in records:
-                    _apply(movies, codec, record, settings.max_movie_id)
-    finally:
-        await consumer.stop()
+    for record in read.records:
+        _apply(movies, codec, record, settings.max_movie_id)
     digest = hashlib.sha256(json.dumps(sorted(movies.items()), sort_keys=True).encode()).hexdigest()
-    described = {"topic": topic, "end_offsets": {str(tp.partition): ends[tp] for tp in ends},
+    described = {"topic": topic, "end_offsets": {str(tp.partition): end for tp, end in read.ends.items()},
                  "movies": len(movies), "sha256": digest}
     return movies, described
-
-
-async def _partitions(settings: Settings, topic: str) -> list[int]:
-    """The partitions of ``topic``; none when it does not exist (an empty catalog)."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for p in described.get("partitions") or ())
 
 
 def _apply(movies: dict[int, dict[str, Any]], codec: Any, record: Any, max_movie_id: int) -> None:
