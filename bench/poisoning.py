@@ -25,14 +25,12 @@ each with a 95% bootstrap interval of the mean over targets. The last line is on
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.spam import detect, load, rate_events, squeeze
+from bench.spam import data_arguments, detect, load, rate_events, report, squeeze
 from models.data.events import build_stream
 from models.factory import create_model
 from models.interactions import IdMaps, interaction_matrix
@@ -133,14 +131,10 @@ def print_table(result: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k"),
-                        help="A MovieLens folder or 'synthetic'.")
-    parser.add_argument("--users", type=int, default=0, help="Keep the first N users (0: all).")
+    data_arguments(parser)
     parser.add_argument("--model", default="als", choices=["popularity", "itemcf", "als"])
     parser.add_argument("--seeds", type=int, default=5, help="Targets drawn, one per seed.")
     parser.add_argument("--target-max", type=int, default=20, help="Targets have fewer interactions than this.")
-    parser.add_argument("--span-hours", type=float, default=72.0)
-    parser.add_argument("--floor", type=int, default=30)
     parser.add_argument("--account-scale", type=float, default=1.0, help="Multiply every shape's accounts.")
     parser.add_argument("--smoke", action="store_true",
                         help="A tiny run: synthetic data, 150 users, 2 targets, a quarter of the accounts.")
@@ -151,9 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    result = run(parse_args(argv))
-    print_table(result)
-    print(json.dumps(result, separators=(",", ":")))
+    report(run(parse_args(argv)), print_table)
 
 
 if __name__ == "__main__":

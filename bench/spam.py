@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -147,19 +147,24 @@ def print_table(result: dict[str, Any]) -> None:
               f"{fmt(p['recall']):<20}{fmt(p['precision']):<20}{p['false_positives']:>4}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data options this bench shares with ``bench.poisoning``."""
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k"),
                         help="A MovieLens folder or 'synthetic'.")
     parser.add_argument("--users", type=int, default=0, help="Keep the first N users (0: all).")
+    parser.add_argument("--span-hours", type=float, default=72.0)
+    parser.add_argument("--floor", type=int, default=30)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    data_arguments(parser)
     parser.add_argument("--intensities", type=int, nargs="+", default=list(INTENSITIES))
     parser.add_argument("--spam", type=int, default=20, help="Spam accounts per run.")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--span-hours", type=float, default=72.0)
     parser.add_argument("--max-minutes", type=int, default=3)
     parser.add_argument("--window-s", type=int, default=3600)
     parser.add_argument("--grace-s", type=int, default=300)
-    parser.add_argument("--floor", type=int, default=30)
     parser.add_argument("--min-population", type=int, default=10)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--smoke", action="store_true", help="A tiny run: synthetic data, 150 users, 1 seed.")
@@ -169,10 +174,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    result = run(parse_args(argv))
+def report(result: dict[str, Any], print_table: Callable[[dict[str, Any]], None]) -> None:
+    """The table for people, then the one JSON line for machines."""
     print_table(result)
     print(json.dumps(result, separators=(",", ":")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    report(run(parse_args(argv)), print_table)
 
 
 if __name__ == "__main__":
