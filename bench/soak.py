@@ -110,8 +110,9 @@ class Traffic:
         rng, started, asked = random.Random(lane), time.monotonic(), lane
         while not self.stop.is_set():
             due = started + asked / self.request_rate
-            if time.monotonic() < due:
-                time.sleep(min(due - time.monotonic(), 0.05))
+            wait_s = due - time.monotonic()
+            if wait_s > 0:
+                time.sleep(min(wait_s, 0.05))
                 continue
             workers = list(self.cluster.workers.values())
             status, _ = get(rng.choice(workers), f"/recommend/{rng.choice(USERS)}?k=10", timeout_s=5.0)
