@@ -41,6 +41,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka
 from faust.types import TP
 
+from app.metrics import CONSUMER_PARTITIONS
+
 
 def set_paused(consumer: AIOKafkaConsumer, paused: Iterable[TP]) -> None:
     """Pause exactly the assigned partitions among ``paused`` in ``consumer``, resume the rest.
@@ -52,6 +54,8 @@ def set_paused(consumer: AIOKafkaConsumer, paused: Iterable[TP]) -> None:
     now = consumer.paused()
     consumer.pause(*(wanted - now))
     consumer.resume(*(now - wanted))
+    CONSUMER_PARTITIONS.labels("paused").set(len(wanted))
+    CONSUMER_PARTITIONS.labels("fetched").set(len(assigned) - len(wanted))
 
 
 class Consumer(aiokafka.Consumer):

@@ -12,6 +12,7 @@ import tables  # noqa: F401  (registers the tables, so their changelogs are know
 from agents import topics
 from app import app
 from app.faust_consumer import Consumer, set_paused
+from app.metrics import CONSUMER_PARTITIONS
 
 
 async def test_seek_stops_the_flow_and_rewinds_partitions_never_committed(monkeypatch) -> None:
@@ -56,6 +57,8 @@ async def test_set_paused_pauses_exactly_the_assigned_partitions_asked(assigned_
     assert assigned_kafka_consumer.paused() == {stream, changelog}
     set_paused(assigned_kafka_consumer, {TP(*changelog)})
     assert assigned_kafka_consumer.paused() == {changelog}
+    assert CONSUMER_PARTITIONS.labels("paused")._value.get() == 1
+    assert CONSUMER_PARTITIONS.labels("fetched")._value.get() == 1
     set_paused(assigned_kafka_consumer, set())
     assert assigned_kafka_consumer.paused() == set()
 

@@ -47,6 +47,8 @@ def snapshot_counts(result: dict) -> None:
 
 def serve_answers(result: dict) -> None:
     assert result["errors"] == 0 and result["p50_ms"] > 0
+    # the worker's recovered changelog partitions are held paused, not fetched
+    assert result["servers"]["ours"]["consumer_partitions"]["paused"] > 0 and result["fetched_partitions"] > 0
 
 
 def failover_figures(result: dict) -> None:
