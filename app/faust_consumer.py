@@ -8,6 +8,8 @@ fetch response whose records Faust never takes: while they sit unconsumed, aioka
 the broker's next fetch back for up to 100 ms (``prefetch_backoff``), requests included.
 Paused in aiokafka, a partition is left out of the fetch, and records it had buffered are
 dropped without moving its position, so once resumed it is fetched again from there.
+That shortens each fetch, not aiokafka's walk over every assigned partition at each turn
+of its fetch loop, where a paused one still costs (``bench.fetch_partitions``).
 
 During a rebalance Faust drops messages it has already fetched: records of partitions paused
 for the rebalance, and everything in the stream queues, which ``flow_control.resume()``
