@@ -104,6 +104,9 @@ PARTITIONS_OWNED = Gauge(
     "movierecs_partitions_owned", "Table partitions this worker owns (serves and writes).")
 STANDBY_PARTITIONS = Gauge(
     "movierecs_standby_partitions", "Table partitions this worker keeps warm as a standby replica.")
+CONSUMER_PARTITIONS = Gauge(
+    "movierecs_consumer_partitions", "Partitions assigned to this worker's consumer: fetched, or paused (not fetched).",
+    ["state"])
 
 ARM_ERRORS = Counter(
     "movierecs_arm_errors_total",

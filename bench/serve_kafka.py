@@ -26,7 +26,8 @@ answer with a status other than 200, or none within ``--timeout-s``. The service
 the round trip is Kafka and how much the service; with the response's ``ts`` (whole ms,
 taken when it is made) the round trip is split into ``to_service`` (client send to the
 service starting on it) and ``from_service`` (response made to its arrival at the client),
-good to about a millisecond.
+good to about a millisecond. For ``ours`` the partitions its consumer fetches and those it
+holds paused (``movierecs_consumer_partitions``) are read from its ``/metrics`` at the end.
 
 The last line printed is one JSON object with every figure. Every process started is
 stopped on exit, also on an error or SIGTERM, and the run's topics are deleted.
@@ -37,6 +38,7 @@ import argparse
 import asyncio
 import os
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from functools import partial
@@ -183,6 +185,16 @@ class Client:
         return out
 
 
+def consumer_partitions(port: str) -> dict[str, int]:
+    """``{"fetched": n, "paused": m}`` from a worker's ``/metrics``; empty when it has no such gauge."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5.0) as rsp:
+        text = rsp.read().decode()
+    return {sample.labels["state"]: int(sample.value) for family in text_string_to_metric_families(text)
+            if family.name == "movierecs_consumer_partitions" for sample in family.samples}
+
+
 async def measure(name: str, proc: peers.Proc, args: argparse.Namespace, prefix: str, run_id: str,
                   log: Callable[[str], None]) -> dict[str, Any]:
     async with Client(args.bootstrap, prefix, run_id) as client:
@@ -284,6 +296,8 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None]) -> 
             with proc:
                 result["servers"][name] = {"measurable": True,
                                            **asyncio.run(measure(name, proc, args, prefix, run_id, log))}
+                if name == "ours":
+                    result["servers"][name]["consumer_partitions"] = consumer_partitions(env["MOVIE_RECS_WEB_PORT"])
     finally:
         asyncio.run(peers.delete_topics(args.bootstrap, root))
     return headline(result)
@@ -298,6 +312,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
                            "service_p50_ms": ours.get("service_p50_ms"), "service_p99_ms": ours.get("service_p99_ms")}
     top["p50_ratio"] = peers.ratio(top["p50_ms"], top["floor_p50_ms"])
     top["p99_ratio"] = peers.ratio(top["p99_ms"], top["floor_p99_ms"])
+    top["fetched_partitions"] = ours.get("consumer_partitions", {}).get("fetched")
     top["ours_measurable"] = bool(ours.get("measurable"))
     if top["ours_measurable"]:
         top["goals"] = {"p50_under_10ms": top["p50_ms"] is not None and top["p50_ms"] < 10.0,

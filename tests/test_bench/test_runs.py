@@ -47,6 +47,14 @@ def snapshot_counts(result: dict) -> None:
 
 def serve_answers(result: dict) -> None:
     assert result["errors"] == 0 and result["p50_ms"] > 0
+    # the worker's recovered changelog partitions are held paused, not fetched
+    assert result["servers"]["ours"]["consumer_partitions"]["paused"] > 0 and result["fetched_partitions"] > 0
+
+
+def fetch_cases(result: dict) -> None:
+    cases = result["cases"]
+    assert all(c["arrived"] == c["messages"] > 0 for c in cases.values())
+    assert [cases[k]["fetched"] for k in ("floor", "assigned", "paused", "fewer")] == [8, 24, 16, 16]
 
 
 def failover_figures(result: dict) -> None:
@@ -69,6 +77,8 @@ SMOKE: dict[str, Smoke] = {
     "failover": Smoke(["--workers", "2", "--rounds", "1", "--events", "500"], failover_figures, timeout_s=400),
     "soak": Smoke(["--minutes", "0.25", "--workers", "1,2", "--sample-s", "3", "--event-rate", "100",
                    "--request-rate", "5"], soak_figures, timeout_s=400),
+    "fetch_partitions": Smoke(["--rate", "50", "--seconds", "1", "--warmup-s", "0.2", "--topics-of-8", "3",
+                               "--paused", "8"], fetch_cases),
     "serve_kafka": Smoke(["--rate", "20", "--requests", "20", "--warmup-s", "0.5"], serve_answers),
     "serve_http": Smoke(["--rates", "50", "--requests", "20", "--rounds", "1", "--no-max",
                          "--settle-s", "0.5"], serve_http_answers),
