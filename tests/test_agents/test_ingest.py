@@ -32,7 +32,7 @@ async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
         await settle()
     state = user_history.get(user_key(USER))
     assert state["watch_events"] == 6
-    assert sorted(state["watched"]) == ["11", "12"]
+    assert sorted(state["watched"]) == [11, 12]
     sent = faust_test_app["item-interactions"].call_args_list
     deltas = [delta for call in sent for delta in call.kwargs["value"]]
     assert [(d["movie_id"], d["new_watcher"]) for d in deltas] == [(11, 1), (12, 1)]
@@ -78,7 +78,7 @@ async def test_replayed_offsets_are_not_counted_twice(faust_test_app) -> None:
         await agent.put(value, key=user_key(USER), partition=OWNER)
         await settle()
     state = user_history.get(user_key(USER))
-    assert state["rate_events"] == 1 and state["rated"] == {"3": 4}
+    assert state["rate_events"] == 1 and state["rated"] == {3: 4}
 
 
 async def test_movielog_lines_become_avro_events(faust_test_app) -> None:
