@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     """Events an ingest agent takes at once (state updates are merged per batch)."""
     batch_within_s: float = Field(0.05, gt=0)
     """Longest an ingest agent waits to fill a batch."""
+    item_batch_within_s: float = Field(1.0, gt=0)
+    """Longest the item agent waits to fill a batch: movie counts are read by nobody in a hurry, and every delta of a movie in a batch merges into one row write."""
 
     # --- Storage -----------------------------------------------------------------------
     snapshots: str = "file://./data/snapshots"
