@@ -5,6 +5,7 @@ from agents.ingest import ingest_rate, ingest_watch
 from agents.movielog import adapt_movielog
 from app.codec import AvroCodec
 from app.partitioning import partition_of, user_key
+from app.settings import get_settings
 from tables import item_stats, user_history
 
 WATCH = AvroCodec("WatchEvent")
@@ -21,7 +22,7 @@ def watch(movie: int, minute: int, user: int = USER) -> bytes:
 
 async def settle() -> None:
     """Let the agent's batch window (batch_within_s) close."""
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(get_settings().batch_within_s + 0.15)
 
 
 async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
