@@ -25,6 +25,7 @@ def test_a_row_round_trips_with_integer_movie_ids() -> None:
     state = busy_user(50, history_length=20, max_movies=30)
     decoded = CODEC.loads(CODEC.dumps(state))
     assert decoded == state
+    assert list(decoded["watched"]) == list(state["watched"]), "in order: the earliest is forgotten first"
     assert all(isinstance(movie, int) for movie in decoded["watched"]) and seen_movies(decoded) == set(range(MOVIE0 + 20, MOVIE0 + 50))
 
 
