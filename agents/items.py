@@ -15,7 +15,7 @@ settings = get_settings()
 @app.agent(item_interactions)
 async def count_items(stream: Any) -> None:
     """New watchers and ratings per movie; each movie's row is written once per batch."""
-    async for batch in stream.take(settings.batch_size, within=settings.batch_within_s):
+    async for batch in stream.take(settings.batch_size, within=settings.item_batch_within_s):
         by_movie: dict[bytes, dict[str, int] | None] = {}
         for value in batch:
             for delta in item_deltas(value):

@@ -78,8 +78,10 @@ class Settings(BaseSettings):
     """Largest plausible movie id."""
     batch_size: int = Field(1000, ge=1)
     """Events an ingest agent takes at once (state updates are merged per batch)."""
-    batch_within_s: float = Field(0.05, gt=0)
-    """Longest an ingest agent waits to fill a batch."""
+    batch_within_s: float = Field(0.15, gt=0)
+    """Longest an ingest agent waits to fill a batch; a batch writes each user's row once, so a wait too short for a loaded worker to gather many events multiplies row writes."""
+    item_batch_within_s: float = Field(1.0, gt=0)
+    """Longest the item agent waits to fill a batch: movie counts are read by nobody in a hurry, and every delta of a movie in a batch merges into one row write."""
 
     # --- Storage -----------------------------------------------------------------------
     snapshots: str = "file://./data/snapshots"

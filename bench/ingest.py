@@ -33,6 +33,10 @@ and for how long (from committed offsets, so an upper bound). ``worker_cpu_us_pe
 is the worker's CPU time over the measured span per event, the figure that other load on
 the machine disturbs least; ``loadavg`` is the machine's 1-minute load during the run.
 
+``user_row_bytes`` / ``user_row_encode_us`` are the users' final rows (the pre-loaded events
+folded by ``tables.history``) in the table's codec, ``user_row_json_*`` the same rows as JSON,
+what the table wrote before: a same-run comparison of the two encodings.
+
 The last line printed is one JSON object with the figures. Topics of the run are deleted
 at the end unless ``--keep-topics``; workers are stopped even when the run fails.
 """
@@ -60,9 +64,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.kafka_tools import free_port
 from app.codec import AvroCodec
+from app.events import RateEvent, WatchEvent
 from app.kafka_security import client_kwargs
 from app.partitioning import user_key
 from app.settings import Settings
+from app.state_codec import UserStateCodec
 
 REPO = Path(__file__).resolve().parents[1]
 CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent")}
@@ -180,6 +186,36 @@ def wait_items_drained(settings: Settings, group: str, partitions: int,
         backlog = ends[topic] - done[topic]
         first = backlog if first is None else first
     return first, time.monotonic() - started
+
+
+def row_encodings(records: list[Record], settings: Settings, repeats: int = 3) -> dict[str, float]:
+    """The users' final rows (``tables.history`` over ``records``) as the table's codec writes
+    them and as JSON (Faust's codec, what the table wrote before): mean bytes and CPU
+    microseconds to encode one row, the best of ``repeats`` passes over every row."""
+    from faust.serializers import codecs
+
+    from tables.history import apply_rate, apply_watch, new_user_state
+
+    rows: dict[bytes, dict[str, Any]] = {}
+    for topic, key, value in records:
+        fields = CODECS[topic].decode(value)
+        state = rows.setdefault(key, new_user_state())
+        if topic == "watch":
+            apply_watch(state, WatchEvent(**fields), settings.history_length, settings.user_max_movies)
+        else:
+            apply_rate(state, RateEvent(**fields), settings.history_length, settings.user_max_movies)
+    figures: dict[str, float] = {}
+    for name, codec in (("user_row", UserStateCodec()), ("user_row_json", codecs.get_codec("json"))):
+        encoded = [codec.dumps(state) for state in rows.values()]
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.process_time()
+            for state in rows.values():
+                codec.dumps(state)
+            best = min(best, time.process_time() - started)
+        figures[f"{name}_bytes"] = round(sum(map(len, encoded)) / len(encoded))
+        figures[f"{name}_encode_us"] = round(best / len(rows) * 1e6, 1)
+    return figures
 
 
 # --- readers ----------------------------------------------------------------------------------
@@ -347,7 +383,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     records = list(synthetic_events(args.events, args.seed))
     kinds = Counter(topic for topic, _, _ in records)
     figures: dict[str, object] = {"events": len(records), "watch_events": kinds["watch"],
-                                  "rate_events": kinds["rate"]}
+                                  "rate_events": kinds["rate"], **row_encodings(records, Settings())}
     try:
         create_topics(env)
         started = time.monotonic()
@@ -395,6 +431,8 @@ def print_table(result: dict[str, object]) -> None:
     print(f"ratio {result['ratio']:.3f}; worker start-up {result['worker_startup_s']} s (excluded); "
           f"item backlog at the end {result['item_backlog_at_end']}, "
           f"drained in {result['items_drained_s']} s; {result['worker_warnings']} worker warnings")
+    print(f"a user's final row: {result['user_row_bytes']:,} bytes, {result['user_row_encode_us']} us to encode "
+          f"(as JSON: {result['user_row_json_bytes']:,} bytes, {result['user_row_json_encode_us']} us)")
 
 
 def bench_main(name: str, args: Any, run: Callable[..., dict], print_table: Callable[[dict], None],

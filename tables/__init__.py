@@ -1,6 +1,7 @@
 """Faust tables: per-user history, per-movie counts, answers and traces.
 
-Keys are the ids as UTF-8 decimal bytes, exactly the message keys, and values are JSON.
+Keys are the ids as UTF-8 decimal bytes, exactly the message keys, and values are JSON,
+but for ``user_history``, whose rows are MessagePack (``app.state_codec``).
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import faust
 
-from app import app
+from app import app, state_codec
 from app.partitioning import partition_of
 from app.settings import get_settings
 from tables.rocksdb_store import register as register_rocksdb_store
@@ -31,19 +32,27 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key, self.partitions)
 
 
-def _register(cls: type[faust.Table], name: str, help: str, **options: Any) -> Any:
-    """Register a table of ``cls`` with the app, as ``app.Table`` would."""
-    return app.tables.add(cls(app, name=name, key_type=bytes, partitions=settings.partitions,
-                              beacon=app.tables.beacon, help=help, **options))
+def _register(cls: type[faust.Table], name: str, help: str, value_serializer: str | None = None,
+              **options: Any) -> Any:
+    """Register a table of ``cls`` with the app, as ``app.Table`` would; its values in
+    ``value_serializer`` when given (else as its ``value_type`` says: JSON, or raw bytes)."""
+    table = cls(app, name=name, key_type=bytes, partitions=settings.partitions, beacon=app.tables.beacon,
+                help=help, **options)
+    if value_serializer is not None:
+        # Faust derives the serializer from value_type alone; its changelog topic (made by
+        # add) and its store (made on first use) take it from here.
+        table.value_serializer = value_serializer
+    return app.tables.add(table)
 
 
-def key_partitioned_table(name: str, help: str) -> KeyPartitionedTable:
+def key_partitioned_table(name: str, help: str, value_serializer: str | None = None) -> KeyPartitionedTable:
     """Register a ``KeyPartitionedTable`` with the app."""
-    return _register(KeyPartitionedTable, name, help)
+    return _register(KeyPartitionedTable, name, help, value_serializer)
 
 
 user_history = key_partitioned_table(
-    "user_history", "Per-user history and counts, keyed by user id (tables.history).")
+    "user_history", "Per-user history and counts, keyed by user id (tables.history).",
+    value_serializer=state_codec.NAME)
 item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, keyed by movie id.")
 traces: TraceTable = _register(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "

@@ -1,6 +1,7 @@
 """Per-user state kept by the ingest agents: pure functions, so they are tested without Faust.
 
-A user's state is a JSON-ready dict (it travels through the table's changelog):
+A user's state is a plain dict (it travels through the table's changelog in
+``app.state_codec``'s encoding):
 
 - ``watch_events`` / ``rate_events``: valid events counted once each;
 - ``watched``: movie id -> first watch time (a watch counts once per user and movie);
@@ -12,7 +13,7 @@ A user's state is a JSON-ready dict (it travels through the table's changelog):
 - ``offsets``: ``"topic:partition"`` where events were first produced -> last offset
   applied, so a replay after a crash or a rebalance is skipped.
 
-Movie ids are dict keys and so strings in JSON; the helpers here hide that.
+Movie ids are integer keys (rows written as JSON, with string keys, are converted when read).
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def item_deltas(value: Any) -> list[dict[str, int]]:
     return value if isinstance(value, list) else [value]
 
 
-def _bound(movies: dict[str, Any], max_movies: int | None) -> None:
+def _bound(movies: dict[int, Any], max_movies: int | None) -> None:
     """Forget the earliest-added movies beyond ``max_movies`` (dicts keep insertion order)."""
     while max_movies is not None and len(movies) > max_movies:
         del movies[next(iter(movies))]
@@ -103,10 +104,9 @@ def apply_watch(state: UserState, event: WatchEvent, history_length: int,
                 max_movies: int | None = None) -> ItemDelta | None:
     """Count a watch minute; the first minute of a movie is a new interaction."""
     state["watch_events"] += 1
-    key = str(event.movie_id)
-    if key in state["watched"]:
+    if event.movie_id in state["watched"]:
         return None
-    state["watched"][key] = event.ts
+    state["watched"][event.movie_id] = event.ts
     _bound(state["watched"], max_movies)
     _remember(state, event.ts, event.movie_id, 0, history_length)
     return ItemDelta(event.movie_id, event.ts, new_watcher=1)
@@ -116,9 +116,8 @@ def apply_rate(state: UserState, event: RateEvent, history_length: int,
                max_movies: int | None = None) -> ItemDelta:
     """Record a rating; a re-rating moves the movie's rating sum but not its count."""
     state["rate_events"] += 1
-    key = str(event.movie_id)
-    previous = state["rated"].get(key)
-    state["rated"][key] = event.rating
+    previous = state["rated"].get(event.movie_id)
+    state["rated"][event.movie_id] = event.rating
     _bound(state["rated"], max_movies)
     _remember(state, event.ts, event.movie_id, event.rating, history_length)
     if previous is None:
@@ -128,7 +127,7 @@ def apply_rate(state: UserState, event: RateEvent, history_length: int,
 
 def seen_movies(state: UserState) -> set[int]:
     """Every movie the user watched or rated: never to be recommended again."""
-    return {int(m) for m in state["watched"]} | {int(m) for m in state["rated"]}
+    return state["watched"].keys() | state["rated"].keys()
 
 
 def apply_item_delta(stats: dict[str, int] | None, delta: dict[str, int]) -> dict[str, int]:

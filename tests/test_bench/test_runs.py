@@ -39,6 +39,7 @@ def ingest_counts(result: dict) -> None:
     assert result["events"] == 3000
     assert 0 < result["worker_measured_events"] <= 3000 and result["events_per_s"] > 0
     assert result["faust_noop_events_per_s"] > 0 and result["worker_cpu_us_per_event"] > 0
+    assert 0 < result["user_row_bytes"] < result["user_row_json_bytes"]
 
 
 def snapshot_counts(result: dict) -> None:

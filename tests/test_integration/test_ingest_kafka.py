@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from app.codec import AvroCodec
 from app.events import RateEvent, WatchEvent
 from app.partitioning import partition_of, user_key
+from app.state_codec import UserStateCodec
 from tables.history import apply_item_delta, apply_rate, apply_watch, new_user_state
 from tests.kafka_tools import Worker, free_port, read_all
 
@@ -91,17 +92,18 @@ async def produce(bootstrap: str, prefix: str, sends) -> None:
         await producer.stop()
 
 
-def latest_by_key(records) -> dict[bytes, dict]:
+def latest_by_key(records, loads=json.loads) -> dict[bytes, dict]:
     latest = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        latest[record.key] = json.loads(record.value) if record.value else None
+        latest[record.key] = loads(record.value) if record.value else None
     return latest
 
 
-async def wait_for_changelog(bootstrap: str, topic: str, done, timeout_s: float = 120.0) -> dict:
+async def wait_for_changelog(bootstrap: str, topic: str, done, timeout_s: float = 120.0,
+                             loads=json.loads) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
-        latest = latest_by_key(await read_all(bootstrap, topic))
+        latest = latest_by_key(await read_all(bootstrap, topic), loads)
         if done(latest) or time.monotonic() > deadline:
             return latest
         await asyncio.sleep(1.0)
@@ -130,7 +132,7 @@ async def test_worker_ingests_exactly_what_was_sent(kafka_bootstrap: str, tmp_pa
         want = {user_key(u): comparable(s) for u, s in expected_users.items()}
         users = await wait_for_changelog(
             kafka_bootstrap, f"{app_id}-user_history-changelog",
-            lambda latest: {k: comparable(v) for k, v in latest.items()} == want)
+            lambda latest: {k: comparable(v) for k, v in latest.items()} == want, loads=UserStateCodec().loads)
         assert {k: comparable(v) for k, v in users.items()} == want, worker.log_tail()
 
         want_items = {str(m).encode(): {k: v for k, v in s.items() if k != "last_ts"}

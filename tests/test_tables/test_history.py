@@ -19,7 +19,7 @@ def test_rerating_moves_the_sum_not_the_count() -> None:
     second = apply_rate(state, RateEvent(2, 1, 5, 5), 10)
     assert (first.ratings, first.rating_sum) == (1, 2)
     assert (second.ratings, second.rating_sum) == (0, 3)
-    assert state["rated"] == {"5": 5} and state["rate_events"] == 2
+    assert state["rated"] == {5: 5} and state["rate_events"] == 2
 
 
 def test_history_keeps_only_the_most_recent() -> None:
@@ -35,7 +35,7 @@ def test_seen_movies_are_bounded_forgetting_the_earliest() -> None:
     for movie in range(1, 6):
         apply_watch(state, WatchEvent(movie, 1, movie, 0), 10, max_movies=3)
         apply_rate(state, RateEvent(movie, 1, movie, 4), 10, max_movies=3)
-    assert list(state["watched"]) == ["3", "4", "5"] and list(state["rated"]) == ["3", "4", "5"]
+    assert list(state["watched"]) == [3, 4, 5] and list(state["rated"]) == [3, 4, 5]
     assert state["watch_events"] == state["rate_events"] == 5
     assert apply_watch(state, WatchEvent(9, 1, 1, 0), 10, max_movies=3).new_watcher == 1, "forgotten, so new"
 
