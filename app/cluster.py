@@ -49,22 +49,29 @@ def table_partitions(app: faust.App, tps: Iterable[TP]) -> list[int]:
     return sorted({tp.partition for tp in tps if tp.topic in changelogs})
 
 
+def recovering(app: faust.App) -> bool:
+    """Whether a rebalance or the rebuilding of this worker's tables is under way.
+
+    Until it is over a user's state may be missing, so nothing is answered from the tables.
+    """
+    recovery = app.tables.recovery
+    return bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
+
+
 def cluster_status(app: faust.App) -> tuple[bool, dict[str, Any]]:
     """Partitions this worker owns and keeps warm, and whether its tables are recovered.
 
-    Ready (ok) once a rebalance is over and the tables of its partitions are rebuilt: before
-    that a user's state may be missing, so load balancers should look elsewhere.
+    Ready (ok) once ``recovering`` is over, so load balancers look elsewhere until then.
     """
-    recovery = app.tables.recovery
-    recovering = bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
+    busy = recovering(app)
     shown = {
         "partitions": table_partitions(app, app.assignor.assigned_actives()),
         "standby_partitions": table_partitions(app, app.assignor.assigned_standbys()),
-        "recovery": "recovering" if recovering else "done",
+        "recovery": "recovering" if busy else "done",
         "static_member": app.conf.consumer_group_instance_id,
         "faust_assignor": uses_faust_assignor(app),
     }
-    return not recovering, shown
+    return not busy, shown
 
 
 def health_check(app: faust.App) -> Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]:

@@ -7,12 +7,19 @@ instead (``MOVIE_RECS_STOP_TIMEOUT_S``): past it the process exits at once. Noth
 is lost that way: a snapshot file is written before its offsets are committed and table
 updates are idempotent by offset, so whatever was not committed is consumed again by the
 next owner of its partitions.
+
+It also starts the tasks marked ``before_recovery`` with the worker. Faust starts an
+``app.task`` only once table recovery is over; a restarted worker then replayed
+``model-events`` and loaded its model after its tables were rebuilt, seconds it could have
+spent on both at once. Such a task must not need the tables (the HTTP views refuse
+table-backed answers until recovery is over, ``app.cluster.recovering``).
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 
 import faust
 
@@ -21,6 +28,15 @@ from app.settings import get_settings
 log = logging.getLogger(__name__)
 EX_STOP_TIMEOUT = 3
 """Exit status of a stop that ran out of time (0 is a clean stop)."""
+Task = Callable[[], Awaitable[None]]
+EARLY_TASKS: list[Task] = []
+"""The tasks ``before_recovery`` marked, started by the worker as it starts the app."""
+
+
+def before_recovery(task: Task) -> Task:
+    """Run ``task`` from the worker's start, concurrently with the group join and table recovery."""
+    EARLY_TASKS.append(task)
+    return task
 
 
 def exit_now(timeout_s: float) -> None:
@@ -36,6 +52,11 @@ class BoundedStopWorker(faust.Worker):
     """A ``faust.Worker`` whose stop on SIGTERM or SIGINT takes at most the configured time."""
 
     _deadline: threading.Timer | None = None
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # autodiscovery: every early task is registered by now
+        for task in EARLY_TASKS:
+            self.app.add_future(task())
 
     def arm_stop_deadline(self) -> None:
         """Start the clock on the first stop signal (a second signal does not restart it)."""

@@ -1,5 +1,8 @@
-"""Static membership options, the assignor condition, and the /health cluster check."""
+"""Static membership options, the assignor condition, the /health cluster check, and what a start overlaps."""
 from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,3 +64,57 @@ def test_health_says_recovering_until_the_tables_are_rebuilt(faust_test_app: dic
     assert ok and shown["recovery"] == "done" and shown["faust_assignor"] is True
     monkeypatch.setattr(app, "rebalancing", True)
     assert not cluster_status(app)[0]
+
+
+def test_an_owned_user_is_not_answered_while_the_tables_recover(faust_test_app: dict,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import app
+    from app.views import on_owner
+    from tables import user_history
+
+    answered: list[str] = []
+
+    class View:
+        def json(self, body: dict, status: int = 200) -> tuple[int, dict]:
+            return status, body
+
+    async def answer(view: View, request: SimpleNamespace, user_id: str) -> tuple[int, dict]:
+        answered.append(user_id)
+        return 200, {}
+
+    handler = on_owner(user_history, "user_id")(answer)
+    request = SimpleNamespace(match_info={"user_id": "42"})
+    monkeypatch.setattr(app.assignor, "is_active", lambda tp: True)  # this worker owns user 42
+    monkeypatch.setattr(app, "rebalancing", False)
+    app.tables.recovery.completed.clear()
+    status, body = asyncio.run(handler(View(), request, user_id="42"))
+    assert (status, body["error"], answered) == (503, "recovering", [])
+    app.tables.recovery.completed.set()
+    assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42"]
+
+
+def test_the_model_replay_and_load_start_with_the_worker_not_after_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faust
+
+    import agents.deployments, agents.rollout  # noqa: E401 - register their tasks, as autodiscovery does
+    from app import app
+    from app.worker import EARLY_TASKS, BoundedStopWorker
+
+    assert {agents.deployments.keep_deployed, agents.rollout.follow_model_events} <= set(EARLY_TASKS)
+    assert not {agents.deployments.keep_deployed, agents.rollout.follow_model_events} & set(app._app_tasks)
+
+    async def discovered(self: faust.Worker) -> None:
+        order.append("autodiscover")
+
+    async def task() -> None:
+        pass
+
+    order: list[str] = []
+    monkeypatch.setattr(faust.Worker, "on_first_start", discovered)
+    monkeypatch.setattr("app.worker.EARLY_TASKS", [task])
+    worker = BoundedStopWorker.__new__(BoundedStopWorker)  # no service tree: only the start hook runs
+    started: list = []
+    worker.app = SimpleNamespace(add_future=lambda coro: (order.append("task"), started.append(coro)))
+    asyncio.run(worker.on_first_start())
+    assert order == ["autodiscover", "task"]
+    asyncio.run(started[0])
