@@ -8,14 +8,17 @@ is lost that way: a snapshot file is written before its offsets are committed an
 updates are idempotent by offset, so whatever was not committed is consumed again by the
 next owner of its partitions.
 
-It also starts the tasks marked ``before_recovery`` with the worker. Faust starts an
-``app.task`` only once table recovery is over; a restarted worker then replayed
-``model-events`` and loaded its model after its tables were rebuilt, seconds it could have
-spent on both at once. Such a task must not need the tables (the HTTP views refuse
+It also starts the tasks marked ``before_recovery`` as soon as the worker has its first
+assignment. Faust starts an ``app.task`` only once table recovery is over; a restarted
+worker then replayed ``model-events`` and loaded its model after its tables were rebuilt,
+seconds it could have spent on both at once. Not earlier than the assignment: on a loaded
+machine their CPU delayed the group join past the session timeout, which costs a static
+member its partitions. Such a task must not need the tables (the HTTP views refuse
 table-backed answers until recovery is over, ``app.cluster.recovering``).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -30,13 +33,18 @@ EX_STOP_TIMEOUT = 3
 """Exit status of a stop that ran out of time (0 is a clean stop)."""
 Task = Callable[[], Awaitable[None]]
 EARLY_TASKS: list[Task] = []
-"""The tasks ``before_recovery`` marked, started by the worker as it starts the app."""
+"""The tasks ``before_recovery`` marked, started by the worker at its first assignment."""
 
 
 def before_recovery(task: Task) -> Task:
-    """Run ``task`` from the worker's start, concurrently with the group join and table recovery."""
+    """Run ``task`` from the worker's first assignment on, concurrently with table recovery."""
     EARLY_TASKS.append(task)
     return task
+
+
+async def once_set(event: asyncio.Event, task: Task) -> None:
+    await event.wait()
+    await task()
 
 
 def exit_now(timeout_s: float) -> None:
@@ -49,14 +57,20 @@ def exit_now(timeout_s: float) -> None:
 
 
 class BoundedStopWorker(faust.Worker):
-    """A ``faust.Worker`` whose stop on SIGTERM or SIGINT takes at most the configured time."""
+    """A ``faust.Worker`` whose stop on SIGTERM or SIGINT takes at most the configured time,
+    and which starts the ``before_recovery`` tasks at its first assignment."""
 
     _deadline: threading.Timer | None = None
 
     async def on_first_start(self) -> None:
         await super().on_first_start()  # autodiscovery: every early task is registered by now
+        assigned = asyncio.Event()
+
+        async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
+            assigned.set()  # sent after the tables were told, so their recovery is under way
+        self.app.on_partitions_assigned.connect(on_assigned)
         for task in EARLY_TASKS:
-            self.app.add_future(task())
+            self.app.add_future(once_set(assigned, task))
 
     def arm_stop_deadline(self) -> None:
         """Start the clock on the first stop signal (a second signal does not restart it)."""

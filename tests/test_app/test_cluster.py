@@ -93,7 +93,7 @@ def test_an_owned_user_is_not_answered_while_the_tables_recover(faust_test_app: 
     assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42"]
 
 
-def test_the_model_replay_and_load_start_with_the_worker_not_after_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_model_replay_and_load_start_at_the_assignment_not_after_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
     import faust
 
     import agents.deployments, agents.rollout  # noqa: E401 - register their tasks, as autodiscovery does
@@ -102,19 +102,27 @@ def test_the_model_replay_and_load_start_with_the_worker_not_after_recovery(monk
 
     assert {agents.deployments.keep_deployed, agents.rollout.follow_model_events} <= set(EARLY_TASKS)
     assert not {agents.deployments.keep_deployed, agents.rollout.follow_model_events} & set(app._app_tasks)
+    order: list[str] = []
+    receivers: list = []
 
     async def discovered(self: faust.Worker) -> None:
         order.append("autodiscover")
 
     async def task() -> None:
-        pass
+        order.append("task")
 
-    order: list[str] = []
+    async def start_then_assign() -> None:
+        await worker.on_first_start()
+        await asyncio.sleep(0.01)
+        order.append("assigned")
+        for receiver in receivers:  # what Faust's on_partitions_assigned signal does after tables.on_rebalance
+            await receiver(app, set())
+        await asyncio.sleep(0.01)
+
     monkeypatch.setattr(faust.Worker, "on_first_start", discovered)
     monkeypatch.setattr("app.worker.EARLY_TASKS", [task])
     worker = BoundedStopWorker.__new__(BoundedStopWorker)  # no service tree: only the start hook runs
-    started: list = []
-    worker.app = SimpleNamespace(add_future=lambda coro: (order.append("task"), started.append(coro)))
-    asyncio.run(worker.on_first_start())
-    assert order == ["autodiscover", "task"]
-    asyncio.run(started[0])
+    worker.app = SimpleNamespace(add_future=asyncio.ensure_future,
+                                 on_partitions_assigned=SimpleNamespace(connect=receivers.append))
+    asyncio.run(start_then_assign())
+    assert order == ["autodiscover", "assigned", "task"]
