@@ -8,13 +8,15 @@ is lost that way: a snapshot file is written before its offsets are committed an
 updates are idempotent by offset, so whatever was not committed is consumed again by the
 next owner of its partitions.
 
-It also starts the tasks marked ``before_recovery`` as soon as the worker has its first
-assignment. Faust starts an ``app.task`` only once table recovery is over; a restarted
-worker then replayed ``model-events`` and loaded its model after its tables were rebuilt,
-seconds it could have spent on both at once. Not earlier than the assignment: on a loaded
-machine their CPU delayed the group join past the session timeout, which costs a static
-member its partitions. Such a task must not need the tables (the HTTP views refuse
-table-backed answers until recovery is over, ``app.cluster.recovering``).
+It also starts the tasks marked ``early_task`` before table recovery is over. Faust starts
+an ``app.task`` only then; a restarted worker replayed ``model-events`` and loaded its model
+after its tables were rebuilt, seconds it could have spent on them at once. A task waiting
+mostly on the network starts with the worker (``"start"``: the replay, while the worker
+joins its group); a CPU-bound one at the first assignment (``"assignment"``: the model load,
+while the tables recover), since on a loaded machine its CPU delayed the join past the
+session timeout, which costs a static member its partitions. Such tasks must not need the
+tables (the HTTP views refuse table-backed answers until recovery is over,
+``app.cluster.recovering``).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import faust
 
@@ -32,14 +35,17 @@ log = logging.getLogger(__name__)
 EX_STOP_TIMEOUT = 3
 """Exit status of a stop that ran out of time (0 is a clean stop)."""
 Task = Callable[[], Awaitable[None]]
-EARLY_TASKS: list[Task] = []
-"""The tasks ``before_recovery`` marked, started by the worker at its first assignment."""
+When = Literal["start", "assignment"]
+EARLY_TASKS: dict[When, list[Task]] = {"start": [], "assignment": []}
+"""The tasks ``early_task`` marked, by when the worker starts them."""
 
 
-def before_recovery(task: Task) -> Task:
-    """Run ``task`` from the worker's first assignment on, concurrently with table recovery."""
-    EARLY_TASKS.append(task)
-    return task
+def early_task(when: When) -> Callable[[Task], Task]:
+    """Run the task from the worker's start, or from its first assignment, instead of after recovery."""
+    def mark(task: Task) -> Task:
+        EARLY_TASKS[when].append(task)
+        return task
+    return mark
 
 
 async def once_set(event: asyncio.Event, task: Task) -> None:
@@ -58,7 +64,7 @@ def exit_now(timeout_s: float) -> None:
 
 class BoundedStopWorker(faust.Worker):
     """A ``faust.Worker`` whose stop on SIGTERM or SIGINT takes at most the configured time,
-    and which starts the ``before_recovery`` tasks at its first assignment."""
+    and which starts the ``early_task`` tasks before table recovery is over."""
 
     _deadline: threading.Timer | None = None
 
@@ -69,7 +75,9 @@ class BoundedStopWorker(faust.Worker):
         async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
             assigned.set()  # sent after the tables were told, so their recovery is under way
         self.app.on_partitions_assigned.connect(on_assigned)
-        for task in EARLY_TASKS:
+        for task in EARLY_TASKS["start"]:
+            self.app.add_future(task())
+        for task in EARLY_TASKS["assignment"]:
             self.app.add_future(once_set(assigned, task))
 
     def arm_stop_deadline(self) -> None:

@@ -93,14 +93,16 @@ def test_an_owned_user_is_not_answered_while_the_tables_recover(faust_test_app: 
     assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42"]
 
 
-def test_the_model_replay_and_load_start_at_the_assignment_not_after_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_replay_starts_with_the_worker_and_the_model_load_at_the_assignment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import faust
 
     import agents.deployments, agents.rollout  # noqa: E401 - register their tasks, as autodiscovery does
     from app import app
     from app.worker import EARLY_TASKS, BoundedStopWorker
 
-    assert {agents.deployments.keep_deployed, agents.rollout.follow_model_events} <= set(EARLY_TASKS)
+    assert agents.rollout.follow_model_events in EARLY_TASKS["start"]
+    assert agents.deployments.keep_deployed in EARLY_TASKS["assignment"]
     assert not {agents.deployments.keep_deployed, agents.rollout.follow_model_events} & set(app._app_tasks)
     order: list[str] = []
     receivers: list = []
@@ -108,8 +110,11 @@ def test_the_model_replay_and_load_start_at_the_assignment_not_after_recovery(mo
     async def discovered(self: faust.Worker) -> None:
         order.append("autodiscover")
 
-    async def task() -> None:
-        order.append("task")
+    async def replay() -> None:
+        order.append("replay")
+
+    async def load() -> None:
+        order.append("load")
 
     async def start_then_assign() -> None:
         await worker.on_first_start()
@@ -120,9 +125,9 @@ def test_the_model_replay_and_load_start_at_the_assignment_not_after_recovery(mo
         await asyncio.sleep(0.01)
 
     monkeypatch.setattr(faust.Worker, "on_first_start", discovered)
-    monkeypatch.setattr("app.worker.EARLY_TASKS", [task])
+    monkeypatch.setattr("app.worker.EARLY_TASKS", {"start": [replay], "assignment": [load]})
     worker = BoundedStopWorker.__new__(BoundedStopWorker)  # no service tree: only the start hook runs
     worker.app = SimpleNamespace(add_future=asyncio.ensure_future,
                                  on_partitions_assigned=SimpleNamespace(connect=receivers.append))
     asyncio.run(start_then_assign())
-    assert order == ["autodiscover", "assigned", "task"]
+    assert order == ["autodiscover", "replay", "assigned", "load"]
