@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
+from faust.tables import TableManager
 from faust.types import TP
 
 from app.metrics import PARTITIONS_OWNED, STANDBY_PARTITIONS
@@ -30,6 +31,20 @@ def membership_options(settings: Settings, instance_id: str) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": min(settings.heartbeat_interval_s, settings.session_timeout_s / 3),
     }
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the second it sleeps before subscribing to the changelogs.
+
+    That second lets code add tables late; ours are all defined when autodiscovery imports
+    them, before any service starts, and every start (a restart's rejoin within the session
+    timeout above all) waited on it before joining the group.
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 def uses_faust_assignor(app: faust.App) -> bool:

@@ -131,3 +131,26 @@ def test_the_replay_starts_with_the_worker_and_the_model_load_at_the_assignment(
                                  on_partitions_assigned=SimpleNamespace(connect=receivers.append))
     asyncio.run(start_then_assign())
     assert order == ["autodiscover", "replay", "assigned", "load"]
+
+
+def test_the_table_manager_subscribes_to_the_changelogs_without_sleeping_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import app
+    from app.cluster import PromptTableManager
+
+    assert isinstance(app.tables, PromptTableManager)
+    calls: list[str] = []
+
+    async def update_channels() -> None:
+        calls.append("channels")
+
+    async def sleep(seconds: float) -> None:
+        calls.append(f"sleep {seconds}")
+
+    async def start_recovery() -> None:
+        calls.append("recovery")
+
+    monkeypatch.setattr(app.tables, "_update_channels", update_channels)
+    monkeypatch.setattr(app.tables, "sleep", sleep)
+    monkeypatch.setattr(app.tables.recovery, "start", start_recovery)
+    asyncio.run(app.tables.on_start())
+    assert calls == ["channels", "recovery"]  # Faust's slept 1 s first
