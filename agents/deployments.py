@@ -5,7 +5,8 @@ deployer then loads what the state names for ``MOVIE_RECS_SERVE_MODEL`` (stable 
 stream, else the registry's production, else its newest version) and swaps the routing in.
 It waits for the replay of the events written before the worker started, so a worker never
 serves a state the others have left; while a version is missing it looks again every
-``MOVIE_RECS_MODEL_RETRY_S``.
+``MOVIE_RECS_MODEL_RETRY_S``. It starts at the worker's first assignment
+(``app.worker.early_task``): the model loads while the tables recover, not after.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from app.rollout.state import RolloutState
 from app.settings import get_settings
 from app.storage import open_store
 from app.views import HEALTH_CHECKS
+from app.worker import early_task
 from tables.history import item_deltas
 
 settings = get_settings()
@@ -46,7 +48,7 @@ async def load(name: str, version: str) -> Deployed:
     return await load_off_loop(registry, name, version)
 
 
-@app.task
+@early_task("assignment")
 async def keep_deployed() -> None:
     """Serve what the rollout state names, on every worker; retry while something is missing."""
     started = time.monotonic()

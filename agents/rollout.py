@@ -28,6 +28,7 @@ from app.rollout.guard import GuardRules, check
 from app.rollout.state import fold
 from app.schema_registry import codec_for
 from app.settings import get_settings
+from app.worker import early_task
 
 settings = get_settings()
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def replayed() -> None:
     changed.set()
 
 
-@app.task
+@early_task("start")  # mostly network waits: replayed while the worker joins its group
 async def follow_model_events() -> None:
     """Fold every model event, those before this worker started first."""
     await follow(settings, settings.topic("model-events"), on_model_events, since_ms=0,

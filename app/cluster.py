@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
+from faust.tables import TableManager
 from faust.types import TP
 
 from app.metrics import PARTITIONS_OWNED, STANDBY_PARTITIONS
@@ -30,6 +31,20 @@ def membership_options(settings: Settings, instance_id: str) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": min(settings.heartbeat_interval_s, settings.session_timeout_s / 3),
     }
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the second it sleeps before subscribing to the changelogs.
+
+    That second lets code add tables late; ours are all defined when autodiscovery imports
+    them, before any service starts, and every start (a restart's rejoin within the session
+    timeout above all) waited on it before joining the group.
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 def uses_faust_assignor(app: faust.App) -> bool:
@@ -49,22 +64,29 @@ def table_partitions(app: faust.App, tps: Iterable[TP]) -> list[int]:
     return sorted({tp.partition for tp in tps if tp.topic in changelogs})
 
 
+def recovering(app: faust.App) -> bool:
+    """Whether a rebalance or the rebuilding of this worker's tables is under way.
+
+    Until it is over a user's state may be missing, so nothing is answered from the tables.
+    """
+    recovery = app.tables.recovery
+    return bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
+
+
 def cluster_status(app: faust.App) -> tuple[bool, dict[str, Any]]:
     """Partitions this worker owns and keeps warm, and whether its tables are recovered.
 
-    Ready (ok) once a rebalance is over and the tables of its partitions are rebuilt: before
-    that a user's state may be missing, so load balancers should look elsewhere.
+    Ready (ok) once ``recovering`` is over, so load balancers look elsewhere until then.
     """
-    recovery = app.tables.recovery
-    recovering = bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
+    busy = recovering(app)
     shown = {
         "partitions": table_partitions(app, app.assignor.assigned_actives()),
         "standby_partitions": table_partitions(app, app.assignor.assigned_standbys()),
-        "recovery": "recovering" if recovering else "done",
+        "recovery": "recovering" if busy else "done",
         "static_member": app.conf.consumer_group_instance_id,
         "faust_assignor": uses_faust_assignor(app),
     }
-    return not recovering, shown
+    return not busy, shown
 
 
 def health_check(app: faust.App) -> Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]:

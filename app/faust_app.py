@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         origin="app",
         web_application_options={"middlewares": [json_errors]},
         Worker="app.worker:BoundedStopWorker",
+        TableManager="app.cluster:PromptTableManager",
         **membership_options(settings, worker_id(settings)),
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance

@@ -174,8 +174,8 @@ class Settings(BaseSettings):
     # --- Scale and failover --------------------------------------------------------------
     static_membership: bool = True
     """Join the group as a static member named by the worker id, so a restarted worker takes its partitions back at once."""
-    session_timeout_s: float = Field(8.0, ge=6.0)
-    """How long the group waits for a silent worker before moving its partitions (the broker's minimum is 6 s)."""
+    session_timeout_s: float = Field(10.0, ge=6.0)
+    """How long the group waits for a silent worker before moving its partitions (the broker's minimum is 6 s); a restarted worker must rejoin within it to get its own back (~8 s on a loaded 2-core machine)."""
     heartbeat_interval_s: float = Field(1.0, gt=0)
     """How often a worker tells the group it is alive (at most a third of the session timeout)."""
     user_max_movies: int = Field(2000, ge=1)

@@ -12,11 +12,13 @@ import faust
 from app import app, state_codec
 from app.partitioning import partition_of
 from app.settings import get_settings
+from tables.memory_store import register as register_memory_store
 from tables.rocksdb_store import register as register_rocksdb_store
 from tables.traces import TraceTable, trace_key  # noqa: F401 - trace_key is part of this package's API
 
 settings = get_settings()
-register_rocksdb_store()  # before any table opens its store
+register_memory_store()  # before any table opens its store
+register_rocksdb_store()
 
 
 class KeyPartitionedTable(faust.Table):

@@ -1,5 +1,8 @@
-"""Static membership options, the assignor condition, and the /health cluster check."""
+"""Static membership options, the assignor condition, the /health cluster check, and what a start overlaps."""
 from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,3 +64,93 @@ def test_health_says_recovering_until_the_tables_are_rebuilt(faust_test_app: dic
     assert ok and shown["recovery"] == "done" and shown["faust_assignor"] is True
     monkeypatch.setattr(app, "rebalancing", True)
     assert not cluster_status(app)[0]
+
+
+def test_an_owned_user_is_not_answered_while_the_tables_recover(faust_test_app: dict,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import app
+    from app.views import on_owner
+    from tables import user_history
+
+    answered: list[str] = []
+
+    class View:
+        def json(self, body: dict, status: int = 200) -> tuple[int, dict]:
+            return status, body
+
+    async def answer(view: View, request: SimpleNamespace, user_id: str) -> tuple[int, dict]:
+        answered.append(user_id)
+        return 200, {}
+
+    handler = on_owner(user_history, "user_id")(answer)
+    request = SimpleNamespace(match_info={"user_id": "42"})
+    monkeypatch.setattr(app.assignor, "is_active", lambda tp: True)  # this worker owns user 42
+    monkeypatch.setattr(app, "rebalancing", False)
+    app.tables.recovery.completed.clear()
+    status, body = asyncio.run(handler(View(), request, user_id="42"))
+    assert (status, body["error"], answered) == (503, "recovering", [])
+    app.tables.recovery.completed.set()
+    assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42"]
+
+
+def test_the_replay_starts_with_the_worker_and_the_model_load_at_the_assignment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import faust
+
+    import agents.deployments, agents.rollout  # noqa: E401 - register their tasks, as autodiscovery does
+    from app import app
+    from app.worker import EARLY_TASKS, BoundedStopWorker
+
+    assert agents.rollout.follow_model_events in EARLY_TASKS["start"]
+    assert agents.deployments.keep_deployed in EARLY_TASKS["assignment"]
+    assert not {agents.deployments.keep_deployed, agents.rollout.follow_model_events} & set(app._app_tasks)
+    order: list[str] = []
+    receivers: list = []
+
+    async def discovered(self: faust.Worker) -> None:
+        order.append("autodiscover")
+
+    async def replay() -> None:
+        order.append("replay")
+
+    async def load() -> None:
+        order.append("load")
+
+    async def start_then_assign() -> None:
+        await worker.on_first_start()
+        await asyncio.sleep(0.01)
+        order.append("assigned")
+        for receiver in receivers:  # what Faust's on_partitions_assigned signal does after tables.on_rebalance
+            await receiver(app, set())
+        await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(faust.Worker, "on_first_start", discovered)
+    monkeypatch.setattr("app.worker.EARLY_TASKS", {"start": [replay], "assignment": [load]})
+    worker = BoundedStopWorker.__new__(BoundedStopWorker)  # no service tree: only the start hook runs
+    worker.app = SimpleNamespace(add_future=asyncio.ensure_future,
+                                 on_partitions_assigned=SimpleNamespace(connect=receivers.append))
+    asyncio.run(start_then_assign())
+    assert order == ["autodiscover", "replay", "assigned", "load"]
+
+
+def test_the_table_manager_subscribes_to_the_changelogs_without_sleeping_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import app
+    from app.cluster import PromptTableManager
+
+    assert isinstance(app.tables, PromptTableManager)
+    calls: list[str] = []
+
+    async def update_channels() -> None:
+        calls.append("channels")
+
+    async def sleep(seconds: float) -> None:
+        calls.append(f"sleep {seconds}")
+
+    async def start_recovery() -> None:
+        calls.append("recovery")
+
+    monkeypatch.setattr(app.tables, "_update_channels", update_channels)
+    monkeypatch.setattr(app.tables, "sleep", sleep)
+    monkeypatch.setattr(app.tables.recovery, "start", start_recovery)
+    asyncio.run(app.tables.on_start())
+    assert calls == ["channels", "recovery"]  # Faust's slept 1 s first

@@ -4,6 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import orjson
+from faust.types import TP
 
 from tables import trace_key, traces
 
@@ -34,8 +35,8 @@ async def test_rows_a_standby_applies_expire_too(faust_test_app) -> None:
     events = []
     for partition in range(3):
         key, value = trace_key(partition, f"s{partition}"), orjson.dumps(row(100 + partition))
-        events.append(SimpleNamespace(key=key, value=value, message=SimpleNamespace(
-            key=key, value=value, partition=partition)))
+        events.append(SimpleNamespace(key=key, value=value, message=SimpleNamespace(  # a Faust message's fields
+            key=key, value=value, partition=partition, tp=TP("traces-changelog", partition), offset=0)))
     traces.apply_changelog_batch(events)
     assert traces.row(trace_key(2, "s2")) == row(102)
     assert traces.expire(102) == 2 and traces.row(trace_key(2, "s2")) == row(102)
