@@ -14,7 +14,11 @@ Every ``--sample-s`` the run records the events ingested (the workers'
 the watch and rate topics (end offsets minus committed offsets). Per worker count it
 reports the ingest rate over the run, request p50/p99 and errors, RSS at the start and the
 end of the second half of the run and its slope (it must stay flat), and the lag in the
-first and last quarter (it must not grow). ``loadavg`` says how busy the machine was; on a
+first and last quarter (it must not grow), and RSS and lag once a minute. The workers keep
+traces for ``--trace-retention-s`` (120 s) and at most ``--user-max-movies`` (300) movies per
+user, so their state reaches its bounds within the run and the second half shows whether it
+stays there (at the defaults, an hour of traces and 2,000 movies, it would still be filling).
+``loadavg`` says how busy the machine was; on a
 shared machine compare worker counts within one run only. The last line printed is one
 JSON object; workers are stopped and topics deleted at the end.
 """
@@ -131,6 +135,10 @@ def phase(args: argparse.Namespace, workdir: Path, registry: str, count: int) ->
     env = peers.worker_env(bootstrap=args.bootstrap, prefix=prefix, app_id=prefix.rstrip("-"),
                            port=peers.free_port(), workdir=workdir / f"workers-{count}", registry_url=registry,
                            partitions=args.partitions)  # a snapshot root of its own: one per deployment
+    # Retention and row bounds short enough that the steady state falls inside the run: only
+    # then does RSS over the second half say whether memory is bounded, not how fast state fills.
+    env |= {"MOVIE_RECS_TRACE_RETENTION_S": str(args.trace_retention_s),
+            "MOVIE_RECS_USER_MAX_MOVIES": str(args.user_max_movies)}
     settings = Settings(kafka_bootstrap=args.bootstrap, topic_prefix=prefix, partitions=args.partitions)
     sources = [settings.topic("watch"), settings.topic("rate")]
     (workdir / f"workers-{count}").mkdir(parents=True, exist_ok=True)
@@ -154,10 +162,11 @@ def phase(args: argparse.Namespace, workdir: Path, registry: str, count: int) ->
     finally:
         cluster.stop_all()
         asyncio.run(peers.delete_topics(args.bootstrap, prefix))
-    return summarise(samples, latencies, traffic.errors, count)
+    return summarise(samples, latencies, traffic.errors, count, args.sample_s)
 
 
-def summarise(samples: list[dict[str, float]], latencies: np.ndarray, errors: int, count: int) -> dict[str, Any]:
+def summarise(samples: list[dict[str, float]], latencies: np.ndarray, errors: int, count: int,
+              sample_s: float) -> dict[str, Any]:
     """One worker count's figures from its samples."""
     quarter = max(1, len(samples) // 4)
     second_half = samples[len(samples) // 2:] or samples
@@ -177,6 +186,8 @@ def summarise(samples: list[dict[str, float]], latencies: np.ndarray, errors: in
         "lag_first_last_quarter": [round(statistics.mean(s["lag"] for s in samples[:quarter])),
                                    round(statistics.mean(s["lag"] for s in samples[-quarter:]))],
         "lag_max": max(s["lag"] for s in samples),
+        "per_minute": [{"t_min": round(x["t"] / 60, 1), "rss_mb": round(x["rss_mb"]), "lag": x["lag"]}
+                       for x in samples[::max(1, round(60 / sample_s))]],
     }
 
 
@@ -188,6 +199,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--request-rate", type=float, default=50.0, help="HTTP requests per second")
     parser.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--trace-retention-s", type=float, default=120.0,
+                        help="the workers' MOVIE_RECS_TRACE_RETENTION_S (default there: an hour)")
+    parser.add_argument("--user-max-movies", type=int, default=300,
+                        help="the workers' MOVIE_RECS_USER_MAX_MOVIES (random movies fill a row fast)")
     parser.add_argument("--registry", default="", help="a registry URL with an ALS model; default: train one")
     parser.add_argument("--data", type=Path, default=peers.DEFAULT_DATA, help="ML-100K folder")
     parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))

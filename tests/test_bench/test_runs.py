@@ -69,6 +69,7 @@ def failover_figures(result: dict) -> None:
 def soak_figures(result: dict) -> None:
     assert [p["workers"] for p in result["phases"]] == [1, 2]
     assert all(p["samples"] >= 2 and p["requests"] > 0 and p["ingest_events_per_s"] > 0 for p in result["phases"])
+    assert all(p["per_minute"] and p["per_minute"][0]["rss_mb"] > 0 for p in result["phases"])
 
 
 def serve_http_answers(result: dict) -> None:
