@@ -213,17 +213,22 @@ def one_round(cluster: Cluster, timeout_s: float) -> dict[str, Any]:
             "join_s": round(join_s, 2), "kept": kept, "phases": phases}
 
 
+def cluster_arguments(parser: argparse.ArgumentParser, timeout_s: float) -> None:
+    """The options of a bench that runs a group of workers (this one and ``bench.soak``)."""
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--registry", default="", help="a registry URL with an ALS model; default: train one")
+    parser.add_argument("--data", type=Path, default=peers.DEFAULT_DATA, help="ML-100K folder")
+    parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--timeout-s", type=float, default=timeout_s, help="give up on a step after this")
+    parser.add_argument("--keep", type=Path, default=None, help="keep logs and the registry in this folder")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=3, help="workers in the group (2 or more)")
     parser.add_argument("--rounds", type=int, default=3, help="restart / kill / join rounds")
     parser.add_argument("--events", type=int, default=20_000, help="events pre-loaded into the tables")
-    parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--registry", default="", help="a registry URL with an ALS model; default: train one")
-    parser.add_argument("--data", type=Path, default=peers.DEFAULT_DATA, help="ML-100K folder")
-    parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--timeout-s", type=float, default=120.0, help="give up on a step after this")
-    parser.add_argument("--keep", type=Path, default=None, help="keep logs and the registry in this folder")
+    cluster_arguments(parser, timeout_s=120.0)
     args = parser.parse_args(argv)
     if args.workers < 2:
         parser.error("--workers must be at least 2: one dies for good each round")

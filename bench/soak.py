@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaProducer
 from app.partitioning import user_key
 from app.settings import Settings
 from bench import serving_peers as peers
-from bench.failover import USERS, Cluster, get
+from bench.failover import USERS, Cluster, cluster_arguments, get
 from bench.ingest import CODECS, INGESTED, bench_main, offsets
 
 MOVIES = range(1, 1683)
@@ -198,16 +198,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--event-rate", type=float, default=1000.0, help="watch and rate events per second")
     parser.add_argument("--request-rate", type=float, default=50.0, help="HTTP requests per second")
     parser.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
-    parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--trace-retention-s", type=float, default=120.0,
                         help="the workers' MOVIE_RECS_TRACE_RETENTION_S (default there: an hour)")
     parser.add_argument("--user-max-movies", type=int, default=300,
                         help="the workers' MOVIE_RECS_USER_MAX_MOVIES (random movies fill a row fast)")
-    parser.add_argument("--registry", default="", help="a registry URL with an ALS model; default: train one")
-    parser.add_argument("--data", type=Path, default=peers.DEFAULT_DATA, help="ML-100K folder")
-    parser.add_argument("--bootstrap", default=os.environ.get("MOVIE_RECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--timeout-s", type=float, default=180.0, help="give up on a group settling after this")
-    parser.add_argument("--keep", type=Path, default=None, help="keep logs and the registry in this folder")
+    cluster_arguments(parser, timeout_s=180.0)
     return parser.parse_args(argv)
 
 
