@@ -20,6 +20,8 @@ class KeyPartitionedRocksDB(Store):
     """One RocksDB per table partition, chosen by the key's owner, not the current event."""
 
     def _partition(self, key: bytes) -> int:
+        if self.table.partitions == 1:  # the catalog (a global table): Faust's lookup needs an event
+            return 0
         return self.table.partition_for_key(key)
 
     def _set(self, key: bytes, value: Optional[bytes]) -> None:

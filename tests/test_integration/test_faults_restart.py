@@ -49,6 +49,10 @@ async def test_restart_all_workers(kafka_bootstrap: str, registry_dir: Path, tmp
 
         await produce(kafka_bootstrap, group.prefix, then)
         counts = await wait_counts(group, first + then)
+        for name, worker in group.alive().items():  # each store serves too (titles come from its catalog)
+            for user in range(1, 6):
+                status, body = await asyncio.to_thread(worker.get, f"/recommend/{user}?k=5")
+                assert status == 200, (name, user, status, body[:300])
         print(f"\nproduced {len(first)} + {len(then)} events around a restart of every worker; "
               f"tables hold {sum(counts.values())}; partitions {owned_before} before, {owned_after} after")
     finally:
