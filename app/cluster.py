@@ -73,6 +73,19 @@ def recovering(app: faust.App) -> bool:
     return bool(app.rebalancing or recovery.in_recovery or not recovery.completed.is_set())
 
 
+def rebuilding(app: faust.App, changelog_tp: TP) -> bool:
+    """Whether the rows of ``changelog_tp`` are still being read into this worker's table.
+
+    Only a partition the current recovery still has changelog records to apply for: one this
+    worker kept through a rebalance is current (the store remembers its offset), so its users
+    are answered while a joining worker's partitions are rebuilt elsewhere.
+    """
+    recovery = app.tables.recovery
+    if recovery.completed.is_set() and not recovery.in_recovery:
+        return False
+    return changelog_tp in recovery.active_tps and recovery.active_remaining().get(changelog_tp, 1) > 0
+
+
 def cluster_status(app: faust.App) -> tuple[bool, dict[str, Any]]:
     """Partitions this worker owns and keeps warm, and whether its tables are recovered.
 

@@ -16,7 +16,7 @@ from agents.snapshot_sink import STATUS as SNAPSHOT_STATUS
 from app import app
 from app.auth import public
 from app.cluster import health_check as cluster_health
-from app.cluster import recovering
+from app.cluster import rebuilding
 from app.events import MAX_USER_ID
 from app.partitioning import partition_of
 from app.settings import get_settings
@@ -36,7 +36,7 @@ def on_owner(table: Any, match_info: str) -> Callable[[Handler], Handler]:
     Faust's router serializes the key, hashes it and parses two URLs on every request to
     find that out; here it is a cached hash and a set lookup, and only a key owned by
     another worker goes through Faust's router (which forwards the request there). While
-    this worker's tables are recovering, an owned key answers 503: its state may be partial.
+    the key's partition is being rebuilt here, it answers 503: its state may be partial.
     """
     def decorator(fun: Handler) -> Handler:
         routed = app.table_route(table=table, match_info=match_info)(fun)
@@ -46,7 +46,7 @@ def on_owner(table: Any, match_info: str) -> Callable[[Handler], Handler]:
         async def handler(view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
             owner = TP(changelog, partition_of(request.match_info[match_info].encode(), table.partitions))
             if app.assignor.is_active(owner):
-                if recovering(app):
+                if rebuilding(app, owner):
                     return error(view, 503, "recovering", "this key's tables are being rebuilt; retry shortly")
                 return await fun(view, request, **kwargs)
             try:

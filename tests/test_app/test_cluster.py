@@ -5,8 +5,10 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from faust.types import TP
 
 from app.cluster import cluster_status, membership_options, table_partitions, uses_faust_assignor
+from app.partitioning import partition_of
 from app.settings import Settings
 
 
@@ -86,11 +88,19 @@ def test_an_owned_user_is_not_answered_while_the_tables_recover(faust_test_app: 
     request = SimpleNamespace(match_info={"user_id": "42"})
     monkeypatch.setattr(app.assignor, "is_active", lambda tp: True)  # this worker owns user 42
     monkeypatch.setattr(app, "rebalancing", False)
-    app.tables.recovery.completed.clear()
+    recovery = app.tables.recovery
+    owner = TP(user_history.changelog_topic.get_topic_name(), partition_of(b"42", user_history.partitions))
+    recovery.completed.clear()
+    recovery.active_tps.add(owner)
+    recovery.active_highwaters[owner], recovery.active_offsets[owner] = 100, 40  # 60 rows still to read
     status, body = asyncio.run(handler(View(), request, user_id="42"))
     assert (status, body["error"], answered) == (503, "recovering", [])
-    app.tables.recovery.completed.set()
+    recovery.active_offsets[owner] = 100  # kept through the rebalance, or caught up: answered
     assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42"]
+    recovery.active_tps.discard(owner)
+    recovery.active_highwaters.pop(owner), recovery.active_offsets.pop(owner)
+    recovery.completed.set()
+    assert asyncio.run(handler(View(), request, user_id="42"))[0] == 200 and answered == ["42", "42"]
 
 
 def test_the_replay_starts_with_the_worker_and_the_model_load_at_the_assignment(

@@ -62,8 +62,10 @@ def failover_figures(result: dict) -> None:
     (round_,) = result["rounds"]
     assert result["workers"] == 2 and all(round_[k] > 0 for k in ("resume_s", "restart_s", "failover_s", "join_s"))
     phases = round_["phases"]  # read from the restarted worker's log, in the order a start goes through
-    assert 0 < phases["logs_s"] < phases["joined_s"] < phases["recovered_s"] < round_["restart_s"], phases
-    assert 0 < phases["model_s"] < round_["restart_s"], phases
+    assert 0 < phases["logs_s"] < phases["joined_s"] < round_["restart_s"], phases
+    assert 0 < phases["model_s"] <= round_["restart_s"], phases
+    # an owner answers once its user's partition is rebuilt: the last one may still be read then
+    assert phases["recovered_s"] is None or phases["recovered_s"] > phases["joined_s"], phases
 
 
 def soak_figures(result: dict) -> None:

@@ -17,11 +17,16 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 USERS = range(1, 41)
 
 
-def recommend_all(proc: Worker) -> dict[int, dict]:
-    """Every user's HTTP answer, asked of ``proc``."""
+def recommend_all(proc: Worker, rebuild_s: float = 60.0) -> dict[int, dict]:
+    """Every user's HTTP answer, asked of ``proc``; a user whose partition its new owner is
+    still rebuilding answers 503 ``recovering`` by design, and is asked again."""
     answers = {}
+    deadline = time.monotonic() + rebuild_s
     for user in USERS:
         status, body = proc.get(f"/recommend/{user}?k=5")
+        while status == 503 and json.loads(body)["error"] == "recovering" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status, body = proc.get(f"/recommend/{user}?k=5")
         assert status == 200, body
         answers[user] = json.loads(body)
     return answers
