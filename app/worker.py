@@ -15,8 +15,8 @@ mostly on the network starts with the worker (``"start"``: the replay, while the
 joins its group); a CPU-bound one at the first assignment (``"assignment"``: the model load,
 while the tables recover), since on a loaded machine its CPU delayed the join past the
 session timeout, which costs a static member its partitions. Such tasks must not need the
-tables (the HTTP views refuse table-backed answers until recovery is over,
-``app.cluster.recovering``).
+tables (the HTTP views refuse table-backed answers for a partition still being rebuilt,
+``app.cluster.rebuilding``).
 """
 from __future__ import annotations
 
