@@ -1,13 +1,14 @@
-"""Exposure agents: served lists from ``reco-responses`` counted per arm in tumbling windows.
+"""Exposure: the lists a worker serves, counted per arm in tumbling windows over the whole catalog.
 
-``reco-responses`` is keyed by request id, so one arm's responses are on every partition.
-The first agent folds each batch into one delta per arm and window and re-keys it by arm;
-the second adds the deltas into the windowed ``exposure`` table, so the worker owning an
-arm's partition holds its whole-catalog counts (what Gini over the catalog needs). A timer
-turns the arms this worker owns into the fairness gauges; an arm moved away is unexported.
-Every served list also counts as trials of this worker's exploration sampler, and every
-conversion on ``conversions`` as a success: a worker sees the responses and the conversions
-of its own partitions, a sample of both, which is what a per-movie rate needs.
+Every answer is folded into one delta per arm and window where it is made
+(``agents.answer_records``), and a timer here sends what was folded to ``exposure-deltas``,
+keyed by arm; ``apply_exposure`` adds the deltas into the windowed ``exposure`` table, so the
+worker owning an arm's partition holds its whole-catalog counts (what Gini over the catalog
+needs) from every worker's answers. A timer turns the arms this worker owns into the fairness
+gauges; an arm moved away is unexported. Every list a worker serves also counts as trials of
+its exploration sampler, and every conversion on ``conversions`` as a success: a worker sees
+its own answers and the conversions of its own partitions, a sample of both, which is what
+a per-movie rate needs.
 """
 from __future__ import annotations
 
@@ -16,45 +17,33 @@ from typing import Any
 import orjson
 
 from agents import topics
+from agents.answer_records import answer_records
 from agents.dead_letters import send_dead_letter
 from app import app
 from app.deployment import holder
-from app.exceptions import BadEvent, InvalidEvent
+from app.exceptions import InvalidEvent
 from app.fairness_views import owned_arms, summary_of
 from app.metrics import (FAIRNESS_AMPLIFICATION, FAIRNESS_COVERAGE, FAIRNESS_GINI, FAIRNESS_RESPONSES,
                          FAIRNESS_STARVATION, FAIRNESS_TAIL_SHARE)
-from app.schema_registry import codec_for
 from app.serving import EXPLORATION
 from app.settings import get_settings
 from tables import exposure_windows
-from tables.exposure import exposure_deltas, merge
+from tables.exposure import merge
 
 settings = get_settings()
-RESPONSE = codec_for("RecoResponse", settings.topic("reco-responses"))
 _GAUGES = (FAIRNESS_GINI, FAIRNESS_COVERAGE, FAIRNESS_STARVATION, FAIRNESS_TAIL_SHARE, FAIRNESS_RESPONSES)
 _exported: set[str] = set()
 
 
-@app.agent(topics.reco_responses)
-async def count_exposure(stream: Any) -> None:
-    """One delta per arm and window per batch of responses; undecodable records are dead-lettered."""
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-        responses = []
-        for event in batch:
-            try:
-                responses.append(RESPONSE.decode(event.message.value))
-            except BadEvent as exc:
-                await send_dead_letter(event.message, exc)
-        for response in responses:
-            if response["status"] == 200:
-                EXPLORATION.expose(response["movie_ids"])
-        for (arm, start), row in exposure_deltas(responses, settings.fairness_window_s).items():
-            await topics.exposure_deltas.send(key=arm, value={"arm": arm, "window_start": start, **row})
+@app.timer(settings.exposure_flush_interval_s)
+async def flush_exposure() -> None:
+    """The exposure folded since the last flush goes out with the next burst of answer records."""
+    answer_records.flush_exposure()
 
 
 @app.agent(topics.exposure_deltas)
 async def apply_exposure(stream: Any) -> None:
-    """Deltas into the arm's row of their window (by the responses' time, so a replay lands alike)."""
+    """Deltas into the arm's row of their window (by the responses' time, so a late delta lands alike)."""
     by_window = exposure_windows.relative_to(lambda event: event.value["window_start"] / 1000.0)
     async for delta in stream:
         try:

@@ -72,12 +72,13 @@ class Recommend(web.View):
                   "k": k, "client_id": request.headers.get("X-Client-Id", "http"), "exclude": exclude}
         answered = serve(record, started)
         result = answered.response
+        headers = tracing.http_answered(request, record, started, "/recommend/{user_id}",
+                                        settings.topic("reco-responses"))
         # every answer is recorded and counted, a 503 before a model is loaded too
         answer_records.add(result, record, partition_of(user_key(parsed), settings.partitions), via="http",
-                           answered=answered)
+                           answered=answered, headers=headers)
         if result["status"] != 200:
             return error(self, result["status"], "not served", result["error"] or "")
-        tracing.http_answered(request, record, started, "/recommend/{user_id}")
         provenance = {key: result[key] for key in ("request_id", "model_name", "model_version", "arm", "git_sha",
                                                    "data_snapshot_id", "strategy", "served_by", "latency_ms", "ts")}
         titles = answered.arm.deployed.titles if answered.arm else {}

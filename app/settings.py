@@ -171,6 +171,8 @@ class Settings(BaseSettings):
     """Exposure windows kept in the table: /fairness?window=all sums them."""
     fairness_gauge_interval_s: float = Field(15.0, gt=0)
     """How often a worker recomputes the fairness gauges of the arms whose exposure it holds."""
+    exposure_flush_interval_s: float = Field(1.0, gt=0)
+    """A worker folds the lists it serves per arm and window and sends the sums this often (and at stop)."""
     # --- Scale and failover --------------------------------------------------------------
     static_membership: bool = True
     """Join the group as a static member named by the worker id, so a restarted worker takes its partitions back at once."""

@@ -2,8 +2,9 @@
 
 A row (one arm, one tumbling window) is ``{"responses": n, "movies": {"<movie id>": count}}``;
 movie ids are strings because the row travels through the table's changelog as JSON.
-The exposure agent folds a batch of responses into one delta per arm and window
-(:func:`exposure_deltas`), so the table's row is rewritten once per batch, not per response.
+A worker folds the lists it serves into one delta per arm and window (:class:`ExposureFold`)
+and sends the deltas now and then, so the table's row is rewritten once per flush, not per
+response.
 """
 from __future__ import annotations
 
@@ -24,22 +25,29 @@ def empty_row() -> Row:
     return {"responses": 0, "movies": {}}
 
 
-def exposure_deltas(responses: Iterable[Mapping[str, Any]], window_s: float) -> dict[tuple[str, int], Row]:
-    """Per (arm, window start): responses served and each movie's appearances in their lists.
+class ExposureFold:
+    """Served lists folded per (arm, window start) until taken: bounded by arms x windows x movies."""
 
-    Only answers that were served count (status 200 with movies); errors showed nothing.
-    """
-    deltas: dict[tuple[str, int], Row] = {}
-    for response in responses:
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._deltas: dict[tuple[str, int], Row] = {}
+
+    def add(self, response: Mapping[str, Any]) -> bool:
+        """Count ``response`` if it showed a list (status 200 with movies; errors showed nothing); whether it did."""
         if response.get("status") != 200 or not response.get("movie_ids"):
-            continue
-        key = (str(response.get("arm") or ""), window_start(int(response["ts"]), window_s))
-        row = deltas.setdefault(key, empty_row())
+            return False
+        key = (str(response.get("arm") or ""), window_start(int(response["ts"]), self._window_s))
+        row = self._deltas.setdefault(key, empty_row())
         row["responses"] += 1
         movies = row["movies"]
         for movie in response["movie_ids"]:
             movies[str(movie)] = movies.get(str(movie), 0) + 1
-    return deltas
+        return True
+
+    def take(self) -> dict[tuple[str, int], Row]:
+        """The deltas folded since the last take; the fold starts empty again."""
+        deltas, self._deltas = self._deltas, {}
+        return deltas
 
 
 def merge(current: Row | None, delta: Mapping[str, Any]) -> Row:

@@ -5,7 +5,8 @@ before any tracer, context or header work. On, a request from Kafka gets a
 ``<topic> process`` span (a child of the producer's span when its message carries a
 ``traceparent``, so an outside client's trace is continued) and its answer a
 ``<topic> publish`` span whose context goes out in the answer's headers; an HTTP request gets
-a server span that honours an incoming ``traceparent`` header. The trace id is written into
+a server span that honours an incoming ``traceparent`` header, and the answer's
+``reco-responses`` copy a publish span under it, carried in that copy's headers likewise. The trace id is written into
 the request, so ``/trace/{request_id}`` shows it. Span names and attributes follow the
 OpenTelemetry messaging conventions.
 """
@@ -111,16 +112,20 @@ def _publish(parent: trace.Span, destination: str, key: str | None) -> Headers:
     return [(name, value.encode()) for name, value in carrier.items()]
 
 
-def http_answered(request: Any, record: dict[str, Any], started: float, route: str) -> None:
-    """The server span of an HTTP answer, continuing a ``traceparent`` request header."""
+def http_answered(request: Any, record: dict[str, Any], started: float, route: str,
+                  reply_topic: str) -> Headers | None:
+    """The server span of an HTTP answer, continuing a ``traceparent`` request header; the
+    headers of the answer's copy on ``reply_topic`` (its publish span), or None when off."""
     if _tracer is None:
-        return
+        return None
     parent = W3C.extract(_carrier(request.headers.items()))
     span = _tracer.start_span(f"GET {route}", context=parent, kind=SpanKind.SERVER, start_time=_wall_ns(started),
                               attributes={"http.request.method": "GET", "http.route": route,
                                           "movierecs.request_id": record["request_id"]})
     record["trace_id"] = format_trace_id(span.get_span_context().trace_id)
+    headers = _publish(span, reply_topic, record["request_id"])
     span.end()
+    return headers
 
 
 PROVIDER = configure(get_settings())

@@ -1,30 +1,42 @@
-"""The exposure agents through ``agent.test_context()``: deltas by arm, the windowed table, gauges, /fairness figures."""
+"""Exposure through ``agent.test_context()``: served lists to deltas by arm, the windowed table, gauges, /fairness figures."""
 from __future__ import annotations
 
 import asyncio
 import time
+import json
 from unittest.mock import AsyncMock
 
 import pytest
 from prometheus_client import REGISTRY
 
 from agents import topics
-from agents.exposure import apply_exposure, count_exposure, export_gauges
+from agents.answer_records import AnswerRecords
+from agents.exposure import apply_exposure, export_gauges
 from app import fairness_views
-from app.codec import AvroCodec
 from app.deployment import holder
 from tables import exposure_windows
+from tests.test_agents.test_answer_records import Producer
 from tests.test_app.test_serving import deployed  # noqa: F401 - the module-scoped fixture
 
-RESPONSE = AvroCodec("RecoResponse")
 pytestmark = pytest.mark.timeout(60)
 
 
-def served(arm: str, ts_ms: int, movies: list[int], status: int = 200) -> bytes:
-    return RESPONSE.encode({
-        "request_id": f"r{ts_ms}", "ts": ts_ms, "user_id": 1, "status": status, "error": None, "k": len(movies),
-        "movie_ids": movies, "scores": [1.0] * len(movies), "strategy": "model", "model_name": "itemcf",
-        "model_version": "v1", "arm": arm, "git_sha": "", "data_snapshot_id": "", "served_by": "w", "latency_ms": 1.0})
+def served(arm: str, ts_ms: int, movies: list[int], status: int = 200) -> dict:
+    return {"request_id": f"r{ts_ms}", "ts": ts_ms, "user_id": 1, "status": status, "error": None, "k": len(movies),
+            "movie_ids": movies, "scores": [1.0] * len(movies), "strategy": "model", "model_name": "itemcf",
+            "model_version": "v1", "arm": arm, "git_sha": "", "data_snapshot_id": "", "served_by": "w",
+            "latency_ms": 1.0}
+
+
+async def flushed(answers: list[dict]) -> list[tuple[bytes, int, dict]]:
+    """What a worker that gave ``answers`` sends to ``exposure-deltas``: (key, partition, delta)."""
+    records, producer = AnswerRecords(limit=100, interval_s=0.0, window_s=3600), Producer()
+    for answer in answers:
+        records.add(answer, {}, 0, via="kafka")
+    records.flush_exposure()
+    await records.drain(producer)
+    return [(key, partition, json.loads(value)) for (topic, key, partition), value in zip(producer.sent, producer.values)
+            if topic == topics.exposure_deltas.get_topic_name()]
 
 
 @pytest.fixture
@@ -44,18 +56,19 @@ async def until(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_responses_become_one_delta_per_arm_and_window_and_junk_is_dead_lettered(fairness_app) -> None:
+async def test_served_lists_become_one_delta_per_arm_and_window_that_fills_the_arms_row(fairness_app) -> None:
     now = int(time.time() * 1000)
-    async with count_exposure.test_context() as agent:
-        for value in (served("stable", now, [1, 2]), served("stable", now + 1, [2]),
-                      served("canary", now, [3]), served("stable", now, [], status=503), b"junk"):
-            await agent.put(value, key=b"r", partition=0)
-        await until(lambda: fairness_app["exposure-deltas"].await_count >= 2)
-    sent = {call.kwargs["key"]: call.kwargs["value"] for call in fairness_app["exposure-deltas"].call_args_list}
-    assert sent["stable"]["responses"] == 2 and sent["stable"]["movies"] == {"1": 1, "2": 2}
-    assert sent["canary"]["movies"] == {"3": 1}
-    assert sent["stable"]["window_start"] == now - now % 3_600_000
-    assert fairness_app["dead-letters"].await_count == 1
+    deltas = await flushed([served("stable", now, [1, 2]), served("stable", now + 1, [2]),
+                            served("canary", now, [3]), served("stable", now, [], status=503)])
+    sent = {key: delta for key, _, delta in deltas}
+    assert sent[b'"stable"']["responses"] == 2 and sent[b'"stable"']["movies"] == {"1": 1, "2": 2}
+    assert sent[b'"canary"']["movies"] == {"3": 1}
+    assert sent[b'"stable"']["window_start"] == now - now % 3_600_000
+    async with apply_exposure.test_context() as agent:  # as Faust reads them: JSON keys and values
+        for key, partition, delta in deltas:
+            await agent.put(delta, key=json.loads(key), partition=partition)
+        await until(lambda: fairness_views.rows_of("canary"))
+    assert fairness_views.rows_of("stable") == {now - now % 3_600_000: {"responses": 2, "movies": {"1": 1, "2": 2}}}
 
 
 async def test_deltas_fill_the_window_of_their_responses_and_the_figures_follow(fairness_app, deployed,  # noqa: F811
@@ -101,10 +114,7 @@ async def test_exposures_and_conversions_feed_the_exploration_sampler(fairness_a
     monkeypatch.setattr(serving.EXPLORATION, "trials", sampler.trials)
     monkeypatch.setattr(serving.EXPLORATION, "successes", sampler.successes)
     now = int(time.time() * 1000)
-    async with count_exposure.test_context() as agent:
-        for movies in ([7, 8], [7]):
-            await agent.put(served("explore", now, movies), key=b"r", partition=0)
-        await until(lambda: sampler.trials.get(7) == 2)
+    await flushed([served("explore", now, [7, 8]), served("explore", now, [7])])
     async with learn_conversions.test_context() as agent:
         await agent.put(b'{"request_id": "r", "arm": "explore", "movie_id": 7, "position": 1}', key=b"1", partition=0)
         await agent.put(b'{"arm": "explore"}', key=b"1", partition=0)

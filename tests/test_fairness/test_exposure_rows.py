@@ -1,5 +1,5 @@
 """Exposure rows: responses folded per arm and window, merged and summed, by hand."""
-from tables.exposure import exposure_deltas, merge, movie_counts, total, window_start
+from tables.exposure import ExposureFold, merge, movie_counts, total, window_start
 
 HOUR = 3_600_000
 
@@ -13,17 +13,21 @@ def test_window_start_is_the_tumbling_window_of_the_response_time():
     assert window_start(HOUR * 5, 3600.0) == HOUR * 5
 
 
-def test_deltas_count_served_lists_per_arm_and_window_and_skip_errors():
-    deltas = exposure_deltas([
+def test_the_fold_counts_served_lists_per_arm_and_window_skips_errors_and_empties_when_taken():
+    fold = ExposureFold(3600)
+    counted = [fold.add(r) for r in (
         response("stable", HOUR + 1, [1, 2]), response("stable", HOUR + 2, [2, 3]),
         response("canary", HOUR + 3, [9]), response("stable", 2 * HOUR, [1]),
-        response("stable", HOUR + 4, [], status=503), response("stable", HOUR + 5, [7], status=400),
-    ], 3600)
-    assert deltas == {
+        response("stable", HOUR + 4, [], status=503), response("stable", HOUR + 5, [7], status=400))]
+    assert counted == [True, True, True, True, False, False]
+    assert fold.take() == {
         ("stable", HOUR): {"responses": 2, "movies": {"1": 1, "2": 2, "3": 1}},
         ("canary", HOUR): {"responses": 1, "movies": {"9": 1}},
         ("stable", 2 * HOUR): {"responses": 1, "movies": {"1": 1}},
     }
+    assert fold.take() == {}
+    fold.add(response("stable", HOUR, [4]))
+    assert fold.take() == {("stable", HOUR): {"responses": 1, "movies": {"4": 1}}}
 
 
 def test_merge_adds_without_touching_its_inputs_and_total_sums_windows():

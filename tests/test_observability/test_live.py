@@ -204,3 +204,43 @@ def test_one_trace_spans_the_clients_produce_the_workers_answer_and_the_response
     status, body = observed.worker.get(f"/trace/{request['request_id']}")
     assert status == 200 and json.loads(body)["request"]["trace_id"] == format_trace_id(trace_id)
     assert format_span_id(consumed.parent.span_id) == publish.span_id.hex()
+
+
+async def http_answer_copy(bootstrap: str, prefix: str, worker, traceparent: str) -> tuple[dict, dict]:
+    """GET /recommend with a ``traceparent`` header; the answer's body and its ``reco-responses`` copy's headers."""
+    import urllib.request
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(prefix + "reco-responses", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                group_id=f"http-copy-{time.time_ns()}")
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.1)
+        await consumer.seek_to_end()
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        ask = urllib.request.Request(f"http://127.0.0.1:{worker.port}/recommend/7?k=5",
+                                     headers={"traceparent": traceparent})
+        body = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(ask, timeout=10).read()))
+        request_id = body["provenance"]["request_id"].encode()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key == request_id:
+                        return body, {k: v.decode() for k, v in record.headers}
+        raise AssertionError("the HTTP answer's copy never reached reco-responses")
+    finally:
+        await consumer.stop()
+
+
+def test_an_http_answers_reco_responses_copy_continues_the_callers_trace(observed: Observed,
+                                                                        kafka_bootstrap: str) -> None:
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    body, headers = asyncio.run(http_answer_copy(kafka_bootstrap, observed.prefix, observed.worker,
+                                                 f"00-{caller_trace}-{caller_span}-01"))
+    assert body["movies"]
+    _, trace_id, span_id, _ = headers["traceparent"].split("-")
+    assert trace_id == caller_trace and span_id != caller_span  # the worker's publish span, in the caller's trace

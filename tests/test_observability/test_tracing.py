@@ -45,7 +45,8 @@ def test_off_nothing_is_traced_or_touched() -> None:
     record = {"request_id": "r1"}
     assert tracing.kafka_answered(message(None), record, time.perf_counter(), "p-reco-responses") is None
     assert record == {"request_id": "r1"}
-    tracing.http_answered(SimpleNamespace(headers={}), record, time.perf_counter(), "/recommend/{user_id}")
+    assert tracing.http_answered(SimpleNamespace(headers={}), record, time.perf_counter(), "/recommend/{user_id}",
+                                 "p-reco-responses") is None
     assert record == {"request_id": "r1"}
 
 
@@ -83,12 +84,17 @@ def test_an_http_request_continues_its_traceparent_header(exported: InMemorySpan
     client = TracerProvider().get_tracer("browser")
     caller, headers = client_headers(client, "GET")
     record = {"request_id": "r3"}
-    tracing.http_answered(SimpleNamespace(headers={k.title(): v.decode() for k, v in headers}), record,
-                          time.perf_counter(), "/recommend/{user_id}")
-    (server,) = exported.get_finished_spans()
+    out = tracing.http_answered(SimpleNamespace(headers={k.title(): v.decode() for k, v in headers}), record,
+                                time.perf_counter(), "/recommend/{user_id}", "p-reco-responses")
+    server, publish = sorted(exported.get_finished_spans(), key=lambda s: s.kind != SpanKind.SERVER)
     assert server.kind == SpanKind.SERVER and server.name == "GET /recommend/{user_id}"
     assert server.parent.span_id == caller.get_span_context().span_id
     assert record["trace_id"] == format_trace_id(caller.get_span_context().trace_id)
+    # the answer's reco-responses copy carries a publish span under the server span
+    assert publish.name == "p-reco-responses publish" and publish.parent.span_id == server.context.span_id
+    assert publish.attributes["messaging.kafka.message.key"] == "r3"
+    assert dict(out)["traceparent"].decode().split("-")[1:3] == [record["trace_id"],
+                                                                 format(publish.context.span_id, "016x")]
 
 
 def test_trace_context_is_kept_for_a_copy_and_nothing_else() -> None:
