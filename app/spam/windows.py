@@ -62,9 +62,8 @@ def count_event(part: Row, user: Row, user_id: int, ts_ms: int, stream: str, off
     old = counts.get(str(start), 0)
     counts[str(start)] = old + 1
     window = part["windows"].setdefault(str(start), {"hist": {}, "over": {}, "closed": False})
-    hist = _hist(window["hist"])
-    move(hist, old, old + 1)
-    window["hist"] = {str(count): users for count, users in hist.items()}
+    # moved with the row's string keys: no conversion of the histogram per event
+    move(window["hist"], str(old) if old else None, str(old + 1))
     if old + 1 > floor:
         window["over"][str(user_id)] = old + 1
     return COUNTED
