@@ -9,6 +9,10 @@ and user ids are strings there); the functions here are pure and tested without 
   latest valid event time seen), ``closed_until`` (every window ending at or before it is
   closed), and per open or closed-but-undecided window its ``hist`` (``{count: users}``)
   and ``over`` (users above the floor with their counts: the only possible suspects).
+  The rating ingest agent counts into these two, so it alone writes them.
+- A partition's decisions (table ``spam_decided``, one per partition): ``decided_until``,
+  the end of the latest window whose threshold the partition has applied. The spam agent
+  alone writes it; the counting side reads it to forget decided windows.
 - The coordinator's row (one, on the single partition of ``spam-summaries``): the
   ``closed_until`` every partition reported, the ``pending`` merged histograms, and
   ``decided_until``.
@@ -35,6 +39,10 @@ def window_of(ts_ms: int, window_ms: int) -> int:
 
 def new_partition_state() -> Row:
     return {"offsets": {}, "watermark": 0, "closed_until": 0, "windows": {}}
+
+
+def new_decided_state() -> Row:
+    return {"decided_until": 0}
 
 
 def _hist(raw: dict[str, int]) -> Histogram:
@@ -87,12 +95,25 @@ def close_windows(part: Row, window_ms: int, grace_ms: int) -> dict[str, Any] | 
     return {"closed_until": closed_until, "windows": closing}
 
 
-def suspects(part: Row, decided: Verdict) -> list[tuple[int, int]]:
-    """Users of ``part`` above the window's threshold, with their counts; forgets the window."""
-    window = part["windows"].pop(str(decided.window_start), None)
+def suspects(part: Row, decisions: Row, decided: Verdict) -> list[tuple[int, int]]:
+    """Users of ``part`` above the window's threshold, with their counts; ``decisions`` notes it.
+
+    Thresholds reach a partition in window order (one coordinator sends them in order), so
+    one that does not end past ``decided_until`` was applied before: a replay flags nobody.
+    """
+    if decided.window_end <= decisions["decided_until"]:
+        return []
+    decisions["decided_until"] = decided.window_end
+    window = part["windows"].get(str(decided.window_start))
     if window is None:
-        return []  # decided before (a replayed threshold)
+        return []  # no rating on this partition in that window
     return sorted((int(user), count) for user, count in window["over"].items() if count > decided.threshold)
+
+
+def forget_decided(part: Row, decided_until: int) -> None:
+    """Drop the windows of ``part`` whose thresholds were applied (``suspects``): they are done."""
+    for start in [s for s in part["windows"] if int(s) < decided_until]:
+        del part["windows"][start]
 
 
 def new_coordinator_state() -> Row:

@@ -1,6 +1,6 @@
 """Windows per partition, their close, and the coordinator's merge, on hand-made event streams."""
-from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, new_coordinator_state,
-                              new_partition_state, receive_summary, suspects)
+from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, forget_decided, new_coordinator_state,
+                              new_decided_state, new_partition_state, receive_summary, suspects)
 
 W, GRACE, FLOOR, MIN_POP = 1000, 100, 3, 5
 NOW = 10**9  # the worker's clock, past every event here
@@ -58,9 +58,13 @@ def test_coordinator_decides_once_every_partition_closed_the_window() -> None:
     assert (decided.population, decided.median, decided.scale, decided.threshold) == (7, 1, 0, 3)
     assert coord["pending"] == {} and coord["decided_until"] == 1000
     assert receive_summary(coord, 1, summary1, 2, W, FLOOR, MIN_POP) == []  # a replayed summary
-    assert suspects(parts[0], decided) == [(1, 10)]
-    assert suspects(parts[1], decided) == [(10, 4)]
-    assert suspects(parts[1], decided) == []  # a replayed threshold flags nobody twice
+    decisions = [new_decided_state(), new_decided_state()]
+    assert suspects(parts[0], decisions[0], decided) == [(1, 10)]
+    assert suspects(parts[1], decisions[1], decided) == [(10, 4)]
+    assert suspects(parts[1], decisions[1], decided) == []  # a replayed threshold flags nobody twice
+    assert decisions[0] == {"decided_until": 1000}
+    assert "0" in parts[0]["windows"], "the deciding side only reads the counting side's row"
+    forget_decided(parts[0], decisions[0]["decided_until"])
     assert "0" not in parts[0]["windows"] and "1000" in parts[0]["windows"]
 
 
@@ -82,3 +86,4 @@ def test_an_event_stamped_in_the_future_does_not_close_windows_early() -> None:
     assert part["watermark"] == 600 and close_windows(part, W, GRACE) is None
     assert count_event(part, user, 1, 700, "rate:0", 2, W, FLOOR, now_ms=800) == "counted"
     assert user["windows"] == {"0": 2, "50000": 1}
+
