@@ -81,17 +81,21 @@ def close_windows(part: Row, window_ms: int, grace_ms: int) -> dict[str, Any] | 
     """Close the windows the watermark has passed (by ``grace_ms``); their summary, or None.
 
     The summary carries the partition's new ``closed_until`` and the histogram of every
-    window it closes, for the coordinator; an empty ``windows`` still reports progress.
+    window it closes, for the coordinator; an empty ``windows`` still reports progress. A
+    closed window with no user above the floor is forgotten at once: its histogram is in the
+    summary, and no threshold (never below the floor) can flag anyone in it.
     """
     closed_until = window_of(part["watermark"] - grace_ms, window_ms)
     if closed_until <= part["closed_until"]:
         return None
     part["closed_until"] = closed_until
     closing = {}
-    for start, window in part["windows"].items():
+    for start, window in list(part["windows"].items()):
         if int(start) + window_ms <= closed_until and not window["closed"]:
             window["closed"] = True
             closing[start] = window["hist"]
+            if not window["over"]:
+                del part["windows"][start]
     return {"closed_until": closed_until, "windows": closing}
 
 
@@ -122,7 +126,11 @@ def new_coordinator_state() -> Row:
 
 def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partitions: int,
                     window_ms: int, floor: int, min_population: int) -> list[Verdict]:
-    """Merge one partition's summary; the verdicts of the windows every partition has now closed."""
+    """Merge one partition's summary; the verdicts of the windows every partition has now closed.
+
+    A window where no user's count is above ``floor`` gets no verdict: the threshold is never
+    below the floor, so it could flag nobody, and its partitions forgot it when they closed it.
+    """
     reported = coord["closed_until"].get(str(partition), 0)
     if summary["closed_until"] <= reported:
         return []  # a replay
@@ -140,7 +148,7 @@ def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partiti
         if int(start) + window_ms > everyone_closed:
             break
         hist = _hist(coord["pending"].pop(start))
-        if hist:
+        if hist and max(hist) > floor:
             verdicts.append(verdict(hist, floor, int(start), int(start) + window_ms, min_population))
         coord["decided_until"] = max(coord["decided_until"], int(start) + window_ms)
     return verdicts
