@@ -179,13 +179,16 @@ async def detect_spam(stream: Any) -> None:
         await detect(batch)
 
 
-@app.agent(topics.spam_summaries)
-async def merge_spam_summaries(stream: Any) -> None:
-    """The coordinator: merge partitions' histograms; send each decided threshold to every partition."""
-    async for event in stream.events():
+async def merge(batch: Sequence[EventT]) -> None:
+    """Merge one batch of summaries; send each decided threshold to every partition, then write the row once.
+
+    A crash before the row is written replays the batch into the same verdicts, which the
+    partitions skip (``suspects``).
+    """
+    state = spam_coordinator.get(COORDINATOR_KEY) or new_coordinator_state()
+    for event in batch:
         try:
             summary = read_json(event.message)
-            state = spam_coordinator.get(COORDINATOR_KEY) or new_coordinator_state()
             verdicts = receive_summary(state, int(summary["partition"]), summary, settings.partitions,
                                        WINDOW_MS, settings.spam_floor, settings.spam_min_population)
         except (BadEvent, KeyError, TypeError, ValueError) as exc:
@@ -197,7 +200,14 @@ async def merge_spam_summaries(stream: Any) -> None:
             for partition in range(settings.partitions):
                 await topics.spam_thresholds.send(key=str(decided.window_start).encode(), value=value,
                                                   partition=partition)
-        spam_coordinator[COORDINATOR_KEY] = state
+    spam_coordinator[COORDINATOR_KEY] = state
+
+
+@app.agent(topics.spam_summaries)
+async def merge_spam_summaries(stream: Any) -> None:
+    """The coordinator: merge partitions' histograms; send each decided threshold to every partition."""
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        await merge(batch)
 
 
 def quarantined_here() -> int:
