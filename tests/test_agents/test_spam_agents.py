@@ -8,12 +8,12 @@ import pytest
 
 from agents import topics
 from agents.ingest import ingest_rate
-from agents.spam import detect
+from agents.spam import detect, merge
 from app.codec import AvroCodec
 from app.partitioning import partition_of, user_key
 from app.settings import get_settings
 from app.spam.rules import verdict
-from tables.spam import spam_decided, spam_partitions, spam_quarantine, spam_windows
+from tables.spam import COORDINATOR_KEY, spam_coordinator, spam_decided, spam_partitions, spam_quarantine, spam_windows
 
 RATE = AvroCodec("RateEvent")
 FLAG = AvroCodec("UserFlag")
@@ -100,3 +100,18 @@ async def test_a_closed_window_is_summarised_and_its_threshold_flags_once(spam_s
         await agent.put(rating(other, T0 + W + GRACE + 1), key=user_key(other), partition=PARTITION)
         await settle()
     assert str(T0) not in spam_partitions.get(PART_KEY)["windows"]
+
+
+async def test_the_coordinator_decides_a_window_once_from_a_batch_of_summaries(spam_sends, monkeypatch) -> None:
+    spam_coordinator.data.clear()
+    thresholds = AsyncMock()
+    monkeypatch.setattr(topics.spam_thresholds, "send", thresholds)
+    loud = {"partition": 0, "closed_until": T0 + W, "windows": {str(T0): {str(FLOOR + 5): 1, "1": 3}}}
+    quiet = [{"partition": p, "closed_until": T0 + W, "windows": {str(T0): {"2": 1}}} for p in range(1, 8)]
+    batch = [SimpleNamespace(message=SimpleNamespace(value=json.dumps(s).encode())) for s in [loud, *quiet]]
+    await merge(batch)
+    await merge(batch)  # replayed after a crash: the row says every partition reported it
+    assert sorted(call.kwargs["partition"] for call in thresholds.call_args_list) == list(range(8))
+    sent = json.loads(thresholds.call_args_list[0].kwargs["value"])
+    assert (sent["window_start"], sent["population"], sent["threshold"]) == (T0, 11, FLOOR)
+    assert spam_coordinator.get(COORDINATOR_KEY)["decided_until"] == T0 + W
