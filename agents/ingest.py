@@ -3,7 +3,8 @@
 Each agent takes a batch of messages, dead-letters the unusable ones with their reason,
 moves events found on a partition that does not own their user to the owning partition,
 and writes each user's state once per batch. New interactions go on to the item agent,
-re-keyed by movie, one message per movie partition and batch.
+re-keyed by movie, one message per movie partition and batch; the rating agent's valid
+ratings are counted for spam in the same batch (``agents.spam.count_ratings``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from agents import topics
 from agents.conversions import convert_watches
 from agents.dead_letters import send_dead_letter
 from agents.reroute import origin, reroute
+from agents.spam import count_ratings
 from app import app
 from app.schema_registry import codec_for
 from app.events import Limits, to_rate, to_watch
@@ -60,6 +62,7 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
     """Apply one batch of messages of ``source`` to the user table."""
     now_ms = int(time.time() * 1000)
     by_user: dict[bytes, list[tuple[Any, Any]]] = {}
+    owned: list[tuple[Any, Any]] = []  # in the order read, as the spam counts' offsets need
     for event in batch:
         message = event.message
         try:
@@ -74,6 +77,7 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
             await reroute(source.reroute, message, key, owner)
             continue
         by_user.setdefault(key, []).append((message, parsed))
+        owned.append((message, parsed))
 
     # Read, change and write every user's row with no await in between: the watch and rate
     # agents share rows, and a row read before another agent's await would be written back
@@ -106,6 +110,8 @@ async def ingest(source: Source, batch: Sequence[EventT]) -> None:
                                             partition=partition)
     if source is WATCH:  # a watch may convert a list served to its user (agents.conversions)
         await convert_watches(by_user)
+    else:
+        await count_ratings(owned, now_ms)
 
 
 @app.agent(topics.watch_sources)

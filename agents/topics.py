@@ -46,11 +46,11 @@ conversions = app.topic(name("conversions"), internal=True, **_user_keyed)
 
 # Spam detection: partitions send their closed windows' count histograms to the one
 # coordinator partition, which sends each window's threshold back to every partition; the
-# detector reads ratings, thresholds and flags (for the quarantine) together, co-partitioned.
+# detector reads thresholds and flags (for the quarantine) together, co-partitioned with the
+# ratings, which the rating ingest agent counts.
 spam_summaries = app.topic(name("spam-summaries"), partitions=1, internal=True)
 spam_thresholds = app.topic(name("spam-thresholds"), **_user_keyed)
-spam_sources = app.topic(name("rate"), name("rate-rerouted"), name("spam-thresholds"), name("user-flags"),
-                         internal=True, **_user_keyed)
+spam_sources = app.topic(name("spam-thresholds"), name("user-flags"), internal=True, **_user_keyed)
 
 ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
               reco_responses, model_events, item_interactions, exposure_deltas,

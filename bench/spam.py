@@ -30,8 +30,8 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from app.partitioning import partition_of, user_key
-from app.spam.windows import (close_windows, count_event, new_coordinator_state, new_partition_state,
-                              receive_summary, suspects)
+from app.spam.windows import (close_windows, count_event, forget_decided, new_coordinator_state,
+                              new_decided_state, new_partition_state, receive_summary, suspects)
 from models.data.events import EventStream, build_stream
 
 HOUR_MS = 3_600_000
@@ -49,6 +49,7 @@ def detect(rates: pd.DataFrame, partitions: int, window_ms: int, grace_ms: int, 
            min_population: int = 10) -> set[int]:
     """Users the streaming detector flags, replaying ``rates`` through its partitions and coordinator."""
     parts = [new_partition_state() for _ in range(partitions)]
+    decisions = [new_decided_state() for _ in range(partitions)]
     users: dict[int, dict[str, Any]] = {}
     coord, flagged = new_coordinator_state(), set()
     now_ms = int(rates["ts"].max())  # a replay of the past: the clock is past every event
@@ -57,8 +58,9 @@ def detect(rates: pd.DataFrame, partitions: int, window_ms: int, grace_ms: int, 
         if summary is None:
             return
         for verdict in receive_summary(coord, partition, summary, partitions, window_ms, floor, min_population):
-            for part in parts:
-                flagged.update(user for user, _ in suspects(part, verdict))
+            for part, decided in zip(parts, decisions):
+                flagged.update(user for user, _ in suspects(part, decided, verdict))
+                forget_decided(part, decided["decided_until"])
 
     for offset, (ts, user) in enumerate(zip(rates["ts"].tolist(), rates["user_id"].tolist())):
         p = partition_of(user_key(user), partitions)

@@ -1,13 +1,15 @@
-"""Spam tables: per-user window counts, per-partition window state, the coordinator, the quarantine.
+"""Spam tables: per-user window counts, per-partition window state and decisions, the coordinator, the quarantine.
 
-Row layouts are in ``app.spam.windows`` and ``app.spam.quarantine``.
+Row layouts are in ``app.spam.windows`` and ``app.spam.quarantine``. The rows written for
+every batch of ratings (windows, partitions, decisions) are MessagePack (``app.state_codec``).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from app import app
-from tables import KeyPartitionedTable, key_partitioned_table, settings
+from app.state_codec import SPAM_NAME
+from tables import KeyPartitionedTable, _register, key_partitioned_table
 
 
 class PartitionKeyedTable(KeyPartitionedTable):
@@ -18,12 +20,19 @@ class PartitionKeyedTable(KeyPartitionedTable):
 
 
 spam_windows = key_partitioned_table(
-    "spam_windows", "Per-user rate events per tumbling window, keyed by user id (app.spam.windows).")
+    "spam_windows", "Per-user rate events per tumbling window, keyed by user id (app.spam.windows).",
+    value_serializer=SPAM_NAME)
 spam_quarantine = key_partitioned_table(
     "spam_quarantine", "Per-user quarantine status and last spam flag, keyed by user id (app.spam.quarantine).")
-spam_partitions: PartitionKeyedTable = app.tables.add(PartitionKeyedTable(
-    app, name="spam_partitions", key_type=bytes, partitions=settings.partitions, beacon=app.tables.beacon,
-    help="Per-partition open windows: count histograms and users above the floor, keyed by partition."))
+# Counted by the rating ingest agent, decided by the spam agent: one writer for each row.
+spam_partitions: PartitionKeyedTable = _register(
+    PartitionKeyedTable, "spam_partitions",
+    "Per-partition open windows: count histograms and users above the floor, keyed by partition.",
+    value_serializer=SPAM_NAME)
+spam_decided: PartitionKeyedTable = _register(
+    PartitionKeyedTable, "spam_decided",
+    "Per partition, the end of the latest window whose threshold was applied, keyed by partition.",
+    value_serializer=SPAM_NAME)
 # One partition, like its source topic ``spam-summaries``: the coordinator is one place.
 spam_coordinator: KeyPartitionedTable = app.tables.add(KeyPartitionedTable(
     app, name="spam_coordinator", key_type=bytes, partitions=1, beacon=app.tables.beacon,

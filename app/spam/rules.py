@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TypeVar
 
 Histogram = dict[int, int]
+K = TypeVar("K", int, str)
 MAD_TO_SIGMA = 1.4826
 """MAD times this estimates a normal distribution's standard deviation."""
 SIGMAS = 3.0
@@ -27,8 +28,11 @@ def merge(histograms: Iterable[Mapping[int, int]]) -> Histogram:
     return {count: users for count, users in merged.items() if users}
 
 
-def move(histogram: Histogram, old: int, new: int) -> None:
-    """Record in place that one user's count went from ``old`` (0: absent) to ``new``."""
+def move(histogram: dict[K, int], old: K | None, new: K) -> None:
+    """Record in place that one user's count went from ``old`` (0 or None: absent) to ``new``.
+
+    Counts are the keys, as ints or as the strings of a JSON-ready row.
+    """
     if old:
         histogram[old] -= 1
         if not histogram[old]:

@@ -9,6 +9,10 @@ and user ids are strings there); the functions here are pure and tested without 
   latest valid event time seen), ``closed_until`` (every window ending at or before it is
   closed), and per open or closed-but-undecided window its ``hist`` (``{count: users}``)
   and ``over`` (users above the floor with their counts: the only possible suspects).
+  The rating ingest agent counts into these two, so it alone writes them.
+- A partition's decisions (table ``spam_decided``, one per partition): ``decided_until``,
+  the end of the latest window whose threshold the partition has applied. The spam agent
+  alone writes it; the counting side reads it to forget decided windows.
 - The coordinator's row (one, on the single partition of ``spam-summaries``): the
   ``closed_until`` every partition reported, the ``pending`` merged histograms, and
   ``decided_until``.
@@ -37,6 +41,10 @@ def new_partition_state() -> Row:
     return {"offsets": {}, "watermark": 0, "closed_until": 0, "windows": {}}
 
 
+def new_decided_state() -> Row:
+    return {"decided_until": 0}
+
+
 def _hist(raw: dict[str, int]) -> Histogram:
     return {int(count): users for count, users in raw.items()}
 
@@ -62,9 +70,8 @@ def count_event(part: Row, user: Row, user_id: int, ts_ms: int, stream: str, off
     old = counts.get(str(start), 0)
     counts[str(start)] = old + 1
     window = part["windows"].setdefault(str(start), {"hist": {}, "over": {}, "closed": False})
-    hist = _hist(window["hist"])
-    move(hist, old, old + 1)
-    window["hist"] = {str(count): users for count, users in hist.items()}
+    # moved with the row's string keys: no conversion of the histogram per event
+    move(window["hist"], str(old) if old else None, str(old + 1))
     if old + 1 > floor:
         window["over"][str(user_id)] = old + 1
     return COUNTED
@@ -74,26 +81,43 @@ def close_windows(part: Row, window_ms: int, grace_ms: int) -> dict[str, Any] | 
     """Close the windows the watermark has passed (by ``grace_ms``); their summary, or None.
 
     The summary carries the partition's new ``closed_until`` and the histogram of every
-    window it closes, for the coordinator; an empty ``windows`` still reports progress.
+    window it closes, for the coordinator; an empty ``windows`` still reports progress. A
+    closed window with no user above the floor is forgotten at once: its histogram is in the
+    summary, and no threshold (never below the floor) can flag anyone in it.
     """
     closed_until = window_of(part["watermark"] - grace_ms, window_ms)
     if closed_until <= part["closed_until"]:
         return None
     part["closed_until"] = closed_until
     closing = {}
-    for start, window in part["windows"].items():
+    for start, window in list(part["windows"].items()):
         if int(start) + window_ms <= closed_until and not window["closed"]:
             window["closed"] = True
             closing[start] = window["hist"]
+            if not window["over"]:
+                del part["windows"][start]
     return {"closed_until": closed_until, "windows": closing}
 
 
-def suspects(part: Row, decided: Verdict) -> list[tuple[int, int]]:
-    """Users of ``part`` above the window's threshold, with their counts; forgets the window."""
-    window = part["windows"].pop(str(decided.window_start), None)
+def suspects(part: Row, decisions: Row, decided: Verdict) -> list[tuple[int, int]]:
+    """Users of ``part`` above the window's threshold, with their counts; ``decisions`` notes it.
+
+    Thresholds reach a partition in window order (one coordinator sends them in order), so
+    one that does not end past ``decided_until`` was applied before: a replay flags nobody.
+    """
+    if decided.window_end <= decisions["decided_until"]:
+        return []
+    decisions["decided_until"] = decided.window_end
+    window = part["windows"].get(str(decided.window_start))
     if window is None:
-        return []  # decided before (a replayed threshold)
+        return []  # no rating on this partition in that window
     return sorted((int(user), count) for user, count in window["over"].items() if count > decided.threshold)
+
+
+def forget_decided(part: Row, decided_until: int) -> None:
+    """Drop the windows of ``part`` whose thresholds were applied (``suspects``): they are done."""
+    for start in [s for s in part["windows"] if int(s) < decided_until]:
+        del part["windows"][start]
 
 
 def new_coordinator_state() -> Row:
@@ -102,7 +126,11 @@ def new_coordinator_state() -> Row:
 
 def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partitions: int,
                     window_ms: int, floor: int, min_population: int) -> list[Verdict]:
-    """Merge one partition's summary; the verdicts of the windows every partition has now closed."""
+    """Merge one partition's summary; the verdicts of the windows every partition has now closed.
+
+    A window where no user's count is above ``floor`` gets no verdict: the threshold is never
+    below the floor, so it could flag nobody, and its partitions forgot it when they closed it.
+    """
     reported = coord["closed_until"].get(str(partition), 0)
     if summary["closed_until"] <= reported:
         return []  # a replay
@@ -120,7 +148,7 @@ def receive_summary(coord: Row, partition: int, summary: dict[str, Any], partiti
         if int(start) + window_ms > everyone_closed:
             break
         hist = _hist(coord["pending"].pop(start))
-        if hist:
+        if hist and max(hist) > floor:
             verdicts.append(verdict(hist, floor, int(start), int(start) + window_ms, min_population))
         coord["decided_until"] = max(coord["decided_until"], int(start) + window_ms)
     return verdicts

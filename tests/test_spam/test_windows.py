@@ -1,6 +1,6 @@
 """Windows per partition, their close, and the coordinator's merge, on hand-made event streams."""
-from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, new_coordinator_state,
-                              new_partition_state, receive_summary, suspects)
+from app.spam.windows import (LATE, REPLAYED, close_windows, count_event, forget_decided, new_coordinator_state,
+                              new_decided_state, new_partition_state, receive_summary, suspects)
 
 W, GRACE, FLOOR, MIN_POP = 1000, 100, 3, 5
 NOW = 10**9  # the worker's clock, past every event here
@@ -34,7 +34,7 @@ def test_late_and_replayed_events_stay_out_of_a_closed_window() -> None:
     feed(part, users, [(1, 10), (1, 2200)])
     assert close_windows(part, W, GRACE)["closed_until"] == 2000
     assert feed(part, users, [(1, 999)]) == [LATE]
-    assert part["windows"]["0"]["hist"] == {"1": 1}
+    assert "0" not in part["windows"], "closed with nobody above the floor: forgotten, and not brought back"
     assert count_event(part, users[1], 1, 2300, "rate:0", 0, W, FLOOR, NOW) == REPLAYED
     assert users[1]["windows"] == {"0": 1, "2000": 1}  # the late one is not counted
     feed(part, users, [(1, 2300)])
@@ -58,15 +58,19 @@ def test_coordinator_decides_once_every_partition_closed_the_window() -> None:
     assert (decided.population, decided.median, decided.scale, decided.threshold) == (7, 1, 0, 3)
     assert coord["pending"] == {} and coord["decided_until"] == 1000
     assert receive_summary(coord, 1, summary1, 2, W, FLOOR, MIN_POP) == []  # a replayed summary
-    assert suspects(parts[0], decided) == [(1, 10)]
-    assert suspects(parts[1], decided) == [(10, 4)]
-    assert suspects(parts[1], decided) == []  # a replayed threshold flags nobody twice
+    decisions = [new_decided_state(), new_decided_state()]
+    assert suspects(parts[0], decisions[0], decided) == [(1, 10)]
+    assert suspects(parts[1], decisions[1], decided) == [(10, 4)]
+    assert suspects(parts[1], decisions[1], decided) == []  # a replayed threshold flags nobody twice
+    assert decisions[0] == {"decided_until": 1000}
+    assert "0" in parts[0]["windows"], "the deciding side only reads the counting side's row"
+    forget_decided(parts[0], decisions[0]["decided_until"])
     assert "0" not in parts[0]["windows"] and "1000" in parts[0]["windows"]
 
 
 def test_a_partition_that_closes_later_holds_the_verdict_back() -> None:
     coord = new_coordinator_state()
-    assert receive_summary(coord, 0, {"closed_until": 3000, "windows": {"0": {"1": 2}, "2000": {"9": 1}}},
+    assert receive_summary(coord, 0, {"closed_until": 3000, "windows": {"0": {"4": 2}, "2000": {"9": 1}}},
                            2, W, FLOOR, MIN_POP) == []
     decided = receive_summary(coord, 1, {"closed_until": 1000, "windows": {"0": {"1": 1}}}, 2, W, FLOOR, MIN_POP)
     assert [(d.window_start, d.population) for d in decided] == [(0, 3)]
@@ -82,3 +86,15 @@ def test_an_event_stamped_in_the_future_does_not_close_windows_early() -> None:
     assert part["watermark"] == 600 and close_windows(part, W, GRACE) is None
     assert count_event(part, user, 1, 700, "rate:0", 2, W, FLOOR, now_ms=800) == "counted"
     assert user["windows"] == {"0": 2, "50000": 1}
+
+
+def test_a_window_nobody_passes_the_floor_in_is_decided_without_a_verdict() -> None:
+    part, users = new_partition_state(), {}
+    feed(part, users, [(1, 10)] * FLOOR + [(2, 20), (1, 1500)])
+    feed(part, users, [(2, 2200)])
+    summary = close_windows(part, W, GRACE)
+    assert summary["windows"] == {"0": {str(FLOOR): 1, "1": 1}, "1000": {"1": 1}}
+    assert part["windows"] == {"2000": part["windows"]["2000"]}, "nobody above the floor: nothing kept"
+    coord = new_coordinator_state()
+    assert receive_summary(coord, 0, summary, 1, W, FLOOR, MIN_POP) == []
+    assert coord["decided_until"] == 2000 and coord["pending"] == {}
