@@ -225,6 +225,25 @@ class ModelHolder:
         """Every distinct trending counter the loaded versions use (each is fed every interaction)."""
         return list({id(d.trending): d.trending for d in self.loaded.values()}.values())
 
+    async def preload(self, model_name: str, resolve_stable: StableResolver, load: Loader) -> None:
+        """Load the version the registry alone names (no rollout state yet) without serving it.
+
+        A starting worker must not serve before its ``model-events`` replay is over, but the
+        replay is mostly waits on a busy event loop (4-5 s on a loaded machine): the load, in
+        its thread meanwhile, is then the next ``apply``'s if the replayed state names the
+        same version, as it does unless a rollout moved stable off the registry's choice (then
+        ``apply`` drops it). A failure is left for ``apply`` to meet and report.
+        """
+        stable = await resolve_stable(RolloutState())
+        if stable is None or (model_name, stable) in self.loaded:
+            return
+        try:
+            deployed = await load(model_name, stable)
+        except (RegistryError, ArtifactError, OSError, ValueError, KeyError) as exc:
+            log.info("preloading %s %s failed, left for the rollout state: %s", model_name, stable, exc)
+            return
+        self.loaded.setdefault((model_name, stable), self._adopt_trending(deployed))
+
     async def apply(self, model_name: str, state: RolloutState, resolve_stable: StableResolver,
                     load: Loader) -> bool:
         """Load what ``state`` names for ``model_name``'s traffic and swap the routing in.
