@@ -64,7 +64,7 @@ POLL_S = 0.05
 GOAL_S = 15.0
 RESTART_GOAL_S = 10.0
 PHASES = {"logs_s": "", "joined_s": "Joined group '{group}'", "model_s": "] serving ",
-          "recovered_s": "[^---Recovery]: Worker ready"}
+          "recovered_s": "Recovery]: Worker ready"}  # Faust's Recovery or app.cluster's
 """A restart's phases: the first log line of the worker's log containing each (formatted) text."""
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] (.*)")
 
