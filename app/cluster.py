@@ -7,7 +7,7 @@ member's session expires, the ~110 s pause issue #13 saw. The price: a worker th
 for good, cleanly or not, holds its partitions for one session timeout (aiokafka sends no
 LeaveGroup for a static member), so the session timeout is short.
 
-A rebalance during a recovery is Faust's ``RebalanceRecovery`` below.
+A rebalance that comes during a table recovery is ``RebalanceRecovery``'s (Faust's crashed).
 
 Faust falls back to aiokafka's round-robin assignor when an app has no standby replicas and
 no changelog tables (faust-streaming PR 658); round robin knows nothing of standbys or

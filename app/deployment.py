@@ -229,18 +229,18 @@ class ModelHolder:
         """Load the version the registry alone names (no rollout state yet) without serving it.
 
         A starting worker must not serve before its ``model-events`` replay is over, but the
-        replay is mostly waits on a busy event loop (4-5 s on a loaded machine): the load, in
-        its thread meanwhile, is then the next ``apply``'s if the replayed state names the
-        same version, as it does unless a rollout moved stable off the registry's choice (then
-        ``apply`` drops it). A failure is left for ``apply`` to meet and report.
+        replay is broker round trips on a loop busy with the start (seconds under load): the
+        load, in its thread meanwhile, is then the next ``apply``'s if the replayed state names
+        the same version, as it does unless a rollout moved stable off the registry's choice
+        (then ``apply`` drops it).
         """
-        stable = await resolve_stable(RolloutState())
-        if stable is None or (model_name, stable) in self.loaded:
-            return
         try:
+            stable = await resolve_stable(RolloutState())
+            if stable is None or (model_name, stable) in self.loaded:
+                return
             deployed = await load(model_name, stable)
-        except (RegistryError, ArtifactError, OSError, ValueError, KeyError) as exc:
-            log.info("preloading %s %s failed, left for the rollout state: %s", model_name, stable, exc)
+        except Exception as exc:  # the registry unreachable, say: apply meets it again and reports it
+            log.info("preloading %s failed, left for the rollout state: %s", model_name, exc)
             return
         self.loaded.setdefault((model_name, stable), self._adopt_trending(deployed))
 

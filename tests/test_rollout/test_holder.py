@@ -107,6 +107,10 @@ async def test_a_preload_during_the_replay_is_kept_only_if_the_replayed_state_na
     assert not await failed.apply("itemcf", RolloutState(), stable_missing, load)
     assert "no version missing" in failed.last_error
 
+    async def registry_down(state: RolloutState) -> str:
+        raise RegistryError("registry unreachable")
+    await ModelHolder().preload("itemcf", registry_down, load)  # returns: the deployer's loop must go on
+
 
 def test_footprint_counts_arrays_once(deployed) -> None:  # noqa: F811
     model = deployed.bundle.model
