@@ -6,7 +6,8 @@ stream, else the registry's production, else its newest version) and swaps the r
 It waits for the replay of the events written before the worker started, so a worker never
 serves a state the others have left; while a version is missing it looks again every
 ``MOVIE_RECS_MODEL_RETRY_S``. It starts at the worker's first assignment
-(``app.worker.early_task``): the model loads while the tables recover, not after.
+(``app.worker.early_task``): the model loads while the tables recover, not after, and
+while the replay is still under way (``ModelHolder.preload``), not after it either.
 """
 from __future__ import annotations
 
@@ -52,10 +53,12 @@ async def load(name: str, version: str) -> Deployed:
 async def keep_deployed() -> None:
     """Serve what the rollout state names, on every worker; retry while something is missing."""
     started = time.monotonic()
+    preloaded = asyncio.ensure_future(holder.preload(settings.serve_model, resolve_stable, load))
     while not holder.state_ready and time.monotonic() - started < REPLAY_WAIT_S:
         await asyncio.sleep(0.1)
     if not holder.state_ready:
         log.warning("model-events not replayed after %.0fs; serving what is known", REPLAY_WAIT_S)
+    await preloaded  # else apply would load the same version a second time
     while True:
         changed.clear()
         try:

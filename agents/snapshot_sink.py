@@ -502,10 +502,15 @@ def build_consumer(settings: Settings, conf: Any) -> AIOKafkaConsumer:
 
     Group timeouts are Faust's (``conf`` is ``app.conf``), so one set of knobs, e.g. the
     ``BROKER_SESSION_TIMEOUT`` variable, governs how fast both groups notice a dead worker.
+    A static worker is a static member here too (``<instance id>-snapshots``): as a dynamic
+    member a restarted worker joined as a stranger, so the group rebalanced once for it and
+    again when the dead member's session ran out, and its sink waited 10-40 s for its partitions.
     """
+    instance_id = conf.consumer_group_instance_id
     return AIOKafkaConsumer(
         **client_kwargs(settings),
         group_id=f"{settings.app_id}-snapshots",
+        group_instance_id=f"{instance_id}-snapshots" if instance_id else None,
         client_id=f"{settings.app_id}-snapshots",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -7,6 +7,8 @@ member's session expires, the ~110 s pause issue #13 saw. The price: a worker th
 for good, cleanly or not, holds its partitions for one session timeout (aiokafka sends no
 LeaveGroup for a static member), so the session timeout is short.
 
+A rebalance that comes during a table recovery is ``RebalanceRecovery``'s (Faust's crashed).
+
 Faust falls back to aiokafka's round-robin assignor when an app has no standby replicas and
 no changelog tables (faust-streaming PR 658); round robin knows nothing of standbys or
 co-partitioned tables. ``uses_faust_assignor`` states the condition our app relies on.
@@ -18,7 +20,9 @@ from typing import Any
 
 import faust
 from faust.tables import TableManager
+from faust.tables.recovery import RebalanceAgain, Recovery
 from faust.types import TP
+from faust.types.transports import ConsumerT
 
 from app.metrics import PARTITIONS_OWNED, STANDBY_PARTITIONS
 from app.settings import Settings
@@ -33,13 +37,37 @@ def membership_options(settings: Settings, instance_id: str) -> dict[str, Any]:
     }
 
 
+class RebalanceRecovery(Recovery):
+    """Faust's recovery, which gives way to a newer assignment before seeking, instead of crashing.
+
+    A rebalance during a recovery refills the recovery's partition sets and offsets in place
+    (a newly assigned partition's start offset is None until the next recovery builds it),
+    and Faust's running recovery could go on to seek with them: ``seek(tp, None)`` raised
+    "Offset must be a positive integer" and the worker died, seen when workers started or
+    joined together. The newer assignment has signalled its own recovery by then, so the
+    stale one stops (``RebalanceAgain``, which Faust's loop takes as "start over").
+    """
+
+    async def _seek_offsets(self, consumer: ConsumerT, tps: set[TP], offsets: Any, title: str) -> None:
+        if self.signal_recovery_start.is_set():
+            raise RebalanceAgain()
+        await super()._seek_offsets(consumer, tps, offsets, title)
+
+
 class PromptTableManager(TableManager):
-    """Faust's table manager without the second it sleeps before subscribing to the changelogs.
+    """Faust's table manager without the second it sleeps before subscribing to the changelogs,
+    and with ``RebalanceRecovery``.
 
     That second lets code add tables late; ours are all defined when autodiscovery imports
     them, before any service starts, and every start (a restart's rejoin within the session
     timeout above all) waited on it before joining the group.
     """
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = RebalanceRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
 
     async def on_start(self) -> None:
         if not self.should_stop:

@@ -225,6 +225,25 @@ class ModelHolder:
         """Every distinct trending counter the loaded versions use (each is fed every interaction)."""
         return list({id(d.trending): d.trending for d in self.loaded.values()}.values())
 
+    async def preload(self, model_name: str, resolve_stable: StableResolver, load: Loader) -> None:
+        """Load the version the registry alone names (no rollout state yet) without serving it.
+
+        A starting worker must not serve before its ``model-events`` replay is over, but the
+        replay is broker round trips on a loop busy with the start (seconds under load): the
+        load, in its thread meanwhile, is then the next ``apply``'s if the replayed state names
+        the same version, as it does unless a rollout moved stable off the registry's choice
+        (then ``apply`` drops it).
+        """
+        try:
+            stable = await resolve_stable(RolloutState())
+            if stable is None or (model_name, stable) in self.loaded:
+                return
+            deployed = await load(model_name, stable)
+        except Exception as exc:  # the registry unreachable, say: apply meets it again and reports it
+            log.info("preloading %s failed, left for the rollout state: %s", model_name, exc)
+            return
+        self.loaded.setdefault((model_name, stable), self._adopt_trending(deployed))
+
     async def apply(self, model_name: str, state: RolloutState, resolve_stable: StableResolver,
                     load: Loader) -> bool:
         """Load what ``state`` names for ``model_name``'s traffic and swap the routing in.

@@ -2,7 +2,7 @@
 
 Run from the repository root, with the broker in MOVIE_RECS_KAFKA_BOOTSTRAP::
 
-    python -m bench.failover [--workers 3] [--rounds 3] [--events 20000]
+    python -m bench.failover [--workers 3] [--rounds 3] [--events 20000] [--store rocksdb://]
 
 What happens:
 
@@ -22,7 +22,9 @@ What happens:
      instead). ``resume_s`` is from the start to its /health showing partitions owned.
      ``phases`` splits the restart by the worker's log: ``logs_s`` its first line (imports
      done), ``joined_s`` the group joined, ``model_s`` the model served, ``recovered_s`` the
-     tables rebuilt, each in seconds from the process start.
+     tables rebuilt, each in seconds from the process start. With ``--store rocksdb://`` a
+     restarted worker keeps its tables on disk (its data directory survives the kill) and
+     reads only the changelogs' tails; with the default memory store it reads them whole.
    - ``failover_s``: another worker is SIGKILLed for good; from the kill to the first
      answer, from a survivor, for a user the dead worker owned. It includes the session
      timeout (``MOVIE_RECS_SESSION_TIMEOUT_S``) the group waits before moving partitions.
@@ -62,7 +64,7 @@ POLL_S = 0.05
 GOAL_S = 15.0
 RESTART_GOAL_S = 10.0
 PHASES = {"logs_s": "", "joined_s": "Joined group '{group}'", "model_s": "] serving ",
-          "recovered_s": "[^---Recovery]: Worker ready"}
+          "recovered_s": "Recovery]: Worker ready"}  # Faust's Recovery or app.cluster's
 """A restart's phases: the first log line of the worker's log containing each (formatted) text."""
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] (.*)")
 
@@ -197,9 +199,9 @@ def one_round(cluster: Cluster, timeout_s: float) -> dict[str, Any]:
     given = wait_owns(cluster, worker, timeout_s)
     resume_s, kept = time.monotonic() - began, given == owned[restarted]
     restart_s = wait_answer(worker, users_of(given, 5, cluster.partitions), restarted, began, timeout_s)
-    phases = cluster.phases(restarted, cluster.base_env["MOVIE_RECS_APP_ID"])
 
-    owned = cluster.settle(timeout_s)
+    owned = cluster.settle(timeout_s)  # read after it, so the phases include the end of recovery
+    phases = cluster.phases(restarted, cluster.base_env["MOVIE_RECS_APP_ID"])
     users = users_of(owned[doomed], 5, cluster.partitions)
     survivor = next(w for name, w in cluster.workers.items() if name != doomed)
     killed = cluster.kill(doomed, forget=True)
@@ -228,6 +230,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=3, help="workers in the group (2 or more)")
     parser.add_argument("--rounds", type=int, default=3, help="restart / kill / join rounds")
     parser.add_argument("--events", type=int, default=20_000, help="events pre-loaded into the tables")
+    parser.add_argument("--store", default="memory://", help="the workers' table store: memory:// or rocksdb://")
     cluster_arguments(parser, timeout_s=120.0)
     args = parser.parse_args(argv)
     if args.workers < 2:
@@ -243,6 +246,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     prefix = f"bench-failover-{uuid.uuid4().hex[:8]}-"
     env = peers.worker_env(bootstrap=args.bootstrap, prefix=prefix, app_id=prefix.rstrip("-"), port=peers.free_port(),
                            workdir=workdir, registry_url=registry, partitions=args.partitions)
+    env["MOVIE_RECS_STORE"] = args.store
     cluster = Cluster(env, workdir, args.partitions)
     load_before = os.getloadavg()
     rounds: list[dict[str, float]] = []
@@ -267,13 +271,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     figures["goals"] = {"restart_under_10s": figures["restart_s_max"] < RESTART_GOAL_S,
                         "failover_under_15s": figures["failover_s_max"] < GOAL_S,
                         "join_under_15s": figures["join_s_max"] < GOAL_S}
-    return {**figures, "rounds": rounds, "workers": args.workers, "events": args.events,
+    return {**figures, "rounds": rounds, "workers": args.workers, "events": args.events, "store": args.store,
             "session_timeout_s": Settings().session_timeout_s, "cpus": os.cpu_count(),
             "loadavg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]}
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"{result['workers']} workers, {len(result['rounds'])} rounds, session timeout "
+    print(f"{result['workers']} workers, {len(result['rounds'])} rounds, {result['store']} store, session timeout "
           f"{result['session_timeout_s']} s, load {result['loadavg_before_after']}")
     print(f"{'':12} {'median s':>9} {'max s':>7}")
     for key, label in (("resume_s", "resumes"), ("restart_s", "restart"), ("failover_s", "dies"), ("join_s", "joins")):

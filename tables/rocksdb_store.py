@@ -7,6 +7,12 @@ database or the write failed: a worker with ``MOVIE_RECS_STORE=rocksdb://`` lost
 Here the partition is the table's own ``partition_for_key``, the one its changelog row goes
 to, which is also the database recovery fills from that changelog partition. Registered
 as the ``rocksdb://`` store by ``tables`` (rocksdict, the ``rocksdb`` extra, must be installed).
+
+Faust's store also runs a full ``gc.collect()`` on every rebalance, for every table, whether or
+not it gave up a partition (dropping a database's last reference is what closes it; the
+collection catches cycles). That was 0.3-0.4 s a table on this machine, 11 tables: 4-5 s
+between a worker's join and the start of its recovery, in a restart and in every survivor of
+a failover. Here it runs only when the table gave up a partition.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Optional
 
 from faust.stores import STORES
 from faust.stores.rocksdb import Store
+from faust.types import TP, CollectionT
 
 
 class KeyPartitionedRocksDB(Store):
@@ -34,6 +41,10 @@ class KeyPartitionedRocksDB(Store):
 
     def _contains(self, key: bytes) -> bool:
         return self._get(key) is not None
+
+    def revoke_partitions(self, table: CollectionT, tps: set[TP]) -> None:
+        if any(tp.topic in table.changelog_topic.topics for tp in tps):
+            super().revoke_partitions(table, tps)
 
     def _del(self, key: bytes) -> None:
         self._key_index.pop(key, None)

@@ -6,15 +6,20 @@ from app.storage.base import Store
 from app.storage.exceptions import UnsupportedStoreURL
 from app.storage.file import FileStore
 from app.storage.retry import Backoff
-from app.storage.s3 import MiB, S3Store
 
 
 def open_store(url: str, settings: Settings) -> Store:
-    """The store behind ``url``; S3 endpoint, region, credentials and part size come from ``settings``."""
+    """The store behind ``url``; S3 endpoint, region, credentials and part size come from ``settings``.
+
+    The S3 store is imported only for an s3:// URL: aioboto3 and botocore take half a second
+    of a worker's start-up, before it joins its group, on a machine that keeps files locally.
+    """
     scheme, sep, rest = url.partition("://")
     if sep and scheme == "file" and rest:
         return FileStore(rest)
     if sep and scheme == "s3" and rest.partition("/")[0]:
+        from app.storage.s3 import MiB, S3Store
+
         bucket, _, prefix = rest.partition("/")
         return S3Store(
             bucket,

@@ -365,3 +365,39 @@ async def test_health_is_503_unless_the_sink_runs_with_a_store(monkeypatch: pyte
     assert await views.HEALTH_CHECKS["snapshots"]() == (False, body["snapshots"])
     status.enabled = False
     assert (await views.health_report())[0] == 200
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(60)
+async def test_the_sink_of_a_static_worker_is_a_static_member_named_after_it(kafka_bootstrap: str) -> None:
+    """A restarted worker's sink must take its old partitions back, not join as a stranger."""
+    import uuid
+    from types import SimpleNamespace
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from agents.snapshot_sink import build_consumer
+    from app.settings import Settings
+
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, app_id=f"sink-static-{run}")
+    conf = SimpleNamespace(consumer_group_instance_id="w1", broker_session_timeout=10.0,
+                           broker_heartbeat_interval=1.0, broker_rebalance_timeout=20.0)
+    topic, admin = f"sink-static-{run}-watch", AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    consumer = build_consumer(settings, conf)
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        consumer.subscribe([topic])
+        await consumer.start()
+        await consumer.getmany(timeout_ms=5000)
+        (group,) = await admin.describe_consumer_groups([f"{settings.app_id}-snapshots"])
+        members = group.groups[0][-1]  # (error, group_id, state, protocol_type, protocol, members)
+        # The broker names a static member "<group.instance.id>-<uuid>", a dynamic one "<client id>-<uuid>".
+        assert [member[0].rsplit("-", 5)[0] for member in members] == ["w1-snapshots"]
+        assert build_consumer(settings, SimpleNamespace(**{**vars(conf), "consumer_group_instance_id": None})
+                              )._group_instance_id is None
+    finally:
+        await consumer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()

@@ -164,3 +164,35 @@ def test_the_table_manager_subscribes_to_the_changelogs_without_sleeping_first(m
     monkeypatch.setattr(app.tables.recovery, "start", start_recovery)
     asyncio.run(app.tables.on_start())
     assert calls == ["channels", "recovery"]  # Faust's slept 1 s first
+
+
+def test_a_recovery_overtaken_by_a_rebalance_starts_over_instead_of_seeking_unbuilt_offsets() -> None:
+    from collections import Counter
+
+    from faust.tables.recovery import RebalanceAgain
+
+    from app import app
+    from app.cluster import RebalanceRecovery
+
+    recovery = app.tables.recovery
+    assert isinstance(recovery, RebalanceRecovery)
+    sought: list[dict[TP, int]] = []
+
+    class Consumer:
+        async def seek_wait(self, offsets: dict[TP, int]) -> None:
+            sought.append(offsets)
+
+    built, joined = TP("t-changelog", 0), TP("t-changelog", 1)
+    offsets = Counter({built: 41})
+    asyncio.run(recovery._seek_offsets(Consumer(), {built}, offsets, "standby"))
+    assert sought == [{built: 41}]
+    # What Faust's on_rebalance does meanwhile: the new partition's offset is None until the
+    # next recovery builds it, then the signal (aiokafka's seek raised on the None: the worker died).
+    offsets[joined] = None
+    recovery.signal_recovery_start.set()
+    try:
+        with pytest.raises(RebalanceAgain):
+            asyncio.run(recovery._seek_offsets(Consumer(), {built, joined}, offsets, "standby"))
+    finally:
+        recovery.signal_recovery_start.clear()
+    assert sought == [{built: 41}]

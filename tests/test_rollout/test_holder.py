@@ -87,6 +87,31 @@ async def test_a_version_that_fails_to_load_or_to_score_leaves_its_users_on_stab
     assert not await nothing.apply("itemcf", state, no_stable, load) and nothing.routing is None
 
 
+async def test_a_preload_during_the_replay_is_kept_only_if_the_replayed_state_names_it(loader) -> None:
+    load, loads = loader
+    holder = ModelHolder()
+    await holder.preload("itemcf", stable_v1, load)  # the registry's choice, before any model event
+    assert loads == ["v1"] and holder.routing is None, "loaded, not served before the replay is over"
+    assert await holder.apply("itemcf", RolloutState(), stable_v1, load)
+    assert loads == ["v1"] and holder.current.version == "v1", "the replayed state named it: no second load"
+    moved = ModelHolder()
+    await moved.preload("itemcf", stable_v1, load)
+    assert await moved.apply("itemcf", RolloutState({"itemcf": Traffic(stable="v2")}), stable_v1, load)
+    assert loads == ["v1", "v1", "v2"] and set(moved.loaded) == {("itemcf", "v2")}, "a rollout moved stable"
+
+    async def stable_missing(state: RolloutState) -> str:
+        return "missing"
+    failed = ModelHolder()
+    await failed.preload("itemcf", stable_missing, load)
+    assert failed.loaded == {} and not failed.errors, "a failed preload is left for apply to report"
+    assert not await failed.apply("itemcf", RolloutState(), stable_missing, load)
+    assert "no version missing" in failed.last_error
+
+    async def registry_down(state: RolloutState) -> str:
+        raise RegistryError("registry unreachable")
+    await ModelHolder().preload("itemcf", registry_down, load)  # returns: the deployer's loop must go on
+
+
 def test_footprint_counts_arrays_once(deployed) -> None:  # noqa: F811
     model = deployed.bundle.model
     expected = model.matrix.data.nbytes + model.matrix.indices.nbytes + model.matrix.indptr.nbytes
