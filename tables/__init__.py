@@ -1,7 +1,8 @@
 """Faust tables: per-user history, per-movie counts, answers and traces.
 
 Keys are the ids as UTF-8 decimal bytes, exactly the message keys, and values are JSON,
-but for ``user_history``, whose rows are MessagePack (``app.state_codec``).
+but for ``user_history`` and the spam rows (``tables.spam``), which are MessagePack
+(``app.state_codec``).
 """
 from __future__ import annotations
 
