@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     """CA bundle that signs the brokers' certificates (SSL protocols)."""
     schema_registry_url: str = ""
     """Confluent/Karapace schema registry; empty means use the ids bundled with the schemas."""
+    producer_max_batch_size: int = Field(262144, ge=16384)
+    """Bytes per partition in one batch of the worker's producer; Faust's 16 KiB holds about seven user rows, so a busy ingest batch waited on the broker for every few rows."""
 
     # --- Access ------------------------------------------------------------------------
     admin_token: str = ""
