@@ -35,7 +35,7 @@ class KeyPartitionedTable(faust.Table):
         return partition_of(key, self.partitions)
 
 
-def _register(cls: type[faust.Table], name: str, help: str, value_serializer: str | None = None,
+def register_table(cls: type[faust.Table], name: str, help: str, value_serializer: str | None = None,
               **options: Any) -> Any:
     """Register a table of ``cls`` with the app, as ``app.Table`` would; its values in
     ``value_serializer`` when given (else as its ``value_type`` says: JSON, or raw bytes)."""
@@ -50,14 +50,14 @@ def _register(cls: type[faust.Table], name: str, help: str, value_serializer: st
 
 def key_partitioned_table(name: str, help: str, value_serializer: str | None = None) -> KeyPartitionedTable:
     """Register a ``KeyPartitionedTable`` with the app."""
-    return _register(KeyPartitionedTable, name, help, value_serializer)
+    return register_table(KeyPartitionedTable, name, help, value_serializer)
 
 
 user_history = key_partitioned_table(
     "user_history", "Per-user history and counts, keyed by user id (tables.history).",
     value_serializer=state_codec.NAME)
 item_stats = key_partitioned_table("item_stats", "Per-movie interaction counts, keyed by movie id.")
-traces: TraceTable = _register(
+traces: TraceTable = register_table(
     TraceTable, "traces", "Every served recommendation by partition and request id: request, response, "
     "history length.", value_type=bytes,
     extra_topic_configs={"cleanup.policy": "compact,delete", "retention.ms": str(int(settings.trace_retention_s * 1000))})
@@ -68,9 +68,9 @@ exposure_windows = app.Table(
 
 from tables.conversions import ArmStatsTable, PendingTable  # noqa: E402 - registered with the others
 
-pending_conversions: PendingTable = _register(
+pending_conversions: PendingTable = register_table(
     PendingTable, "pending_conversions", "Per user, the served lists that may still convert (tables.conversions).",
     value_type=bytes)
-arm_stats: ArmStatsTable = _register(
+arm_stats: ArmStatsTable = register_table(
     ArmStatsTable, "arm_stats", "Per partition, rollout trial and arm: requests, errors, conversions, latency.",
     value_type=bytes)

@@ -9,7 +9,7 @@ from typing import Any
 
 from app import app
 from app.state_codec import SPAM_NAME
-from tables import KeyPartitionedTable, _register, key_partitioned_table
+from tables import KeyPartitionedTable, key_partitioned_table, register_table
 
 
 class PartitionKeyedTable(KeyPartitionedTable):
@@ -25,11 +25,11 @@ spam_windows = key_partitioned_table(
 spam_quarantine = key_partitioned_table(
     "spam_quarantine", "Per-user quarantine status and last spam flag, keyed by user id (app.spam.quarantine).")
 # Counted by the rating ingest agent, decided by the spam agent: one writer for each row.
-spam_partitions: PartitionKeyedTable = _register(
+spam_partitions: PartitionKeyedTable = register_table(
     PartitionKeyedTable, "spam_partitions",
     "Per-partition open windows: count histograms and users above the floor, keyed by partition.",
     value_serializer=SPAM_NAME)
-spam_decided: PartitionKeyedTable = _register(
+spam_decided: PartitionKeyedTable = register_table(
     PartitionKeyedTable, "spam_decided",
     "Per partition, the end of the latest window whose threshold was applied, keyed by partition.",
     value_serializer=SPAM_NAME)
