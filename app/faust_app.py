@@ -11,6 +11,7 @@ import faust
 
 from app.cluster import membership_options
 from app.faust_consumer import Consumer
+from app.faust_producer import Producer
 from app.http_errors import json_errors
 from app.kafka_security import broker_credentials
 from app.settings import Settings, get_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         **membership_options(settings, worker_id(settings)),
     )
     app.transport.Consumer = Consumer  # see app.faust_consumer: no message lost in a rebalance
+    app.transport.Producer = Producer  # see app.faust_producer: no declaration of a topic that exists
     return app
 
 
