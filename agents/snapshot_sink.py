@@ -48,6 +48,7 @@ from app.metrics import (
 )
 from app.settings import Settings, get_settings
 from app.snapshots import InvalidEvent, SnapshotSink
+from app.snapshots.offsets import OffsetRuns
 from app.storage import Backoff, KeyNotFound, Store, StoredObject, StoreError, retry
 from app.storage.factory import open_store, store_backoff
 
@@ -177,8 +178,8 @@ class SnapshotPump:
         self.assigned: set[TopicPartition] = set()
         self.unopened: set[TopicPartition] = set()
         """Assigned, but the store could not be listed to find where to resume: paused."""
-        self.unflushed: dict[TopicPartition, deque[int]] = {}
-        """Offsets given to the sink and not yet in a file."""
+        self.unflushed: dict[TopicPartition, OffsetRuns] = {}
+        """Offsets given to the sink and not yet in a file (counted for the rows metric and the pause)."""
         self.next_offset: dict[TopicPartition, int] = {}
         self.stuck: dict[TopicPartition, tuple[int, dict[str, int]]] = {}
         """Partitions with a batch waiting for the store: the last event given to the sink."""
@@ -255,15 +256,12 @@ class SnapshotPump:
     def _track(self, tp: TopicPartition, offset: int) -> None:
         # Mirrors the sink: an offset below the partition's next one is a redelivery it ignores.
         if offset >= self.next_offset.get(tp, 0):
-            self.unflushed.setdefault(tp, deque()).append(offset)
+            self.unflushed.setdefault(tp, OffsetRuns()).append(offset)
             self.next_offset[tp] = offset + 1
 
     def _made_durable(self, tp: TopicPartition, durable: int) -> None:
-        waiting = self.unflushed.get(tp, deque())
-        rows = 0
-        while waiting and waiting[0] <= durable:
-            waiting.popleft()
-            rows += 1
+        waiting = self.unflushed.get(tp)
+        rows = 0 if waiting is None else waiting.pop_through(durable)
         SNAPSHOT_ROWS_WRITTEN.labels(self.sources[tp.topic].name).inc(rows)
         self._store_answered()
 
@@ -460,7 +458,7 @@ class SnapshotPump:
                 else:
                     self.consumer.seek(tp, start)
                 self.next_offset[tp] = starts[tp.partition] or 0
-                self.unflushed[tp] = deque()
+                self.unflushed[tp] = OffsetRuns()
                 self.unopened.discard(tp)
                 if not self.paused:
                     self.consumer.resume(tp)

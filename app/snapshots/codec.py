@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,14 +26,18 @@ def _footer(name: SnapshotName) -> dict[str, object]:
     }
 
 
+def _view(values: array, kind: pa.DataType) -> pa.Array:
+    """The typed array as an Arrow array of ``kind`` (same width), sharing its memory."""
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
 def encode(batch: Batch) -> bytes:
     """The batch as one compressed Parquet file; the same batch always gives the same bytes."""
     schema = schema_for(batch.topic)
     types = [schema.field(name).type for name, _, _ in event_columns(batch.topic)]
-    by_column = zip(*batch.rows, strict=True)
-    columns = [pa.array(values, type=kind) for values, kind in zip(by_column, types, strict=True)]
-    columns.append(pa.array([batch.partition] * len(batch.offsets), type=pa.int32()))
-    columns.append(pa.array(batch.offsets, type=pa.int64()))
+    columns = [_view(values, kind) for values, kind in zip(batch.columns, types, strict=True)]
+    columns.append(pa.repeat(pa.scalar(batch.partition, pa.int32()), len(batch.offsets)))
+    columns.append(_view(batch.offsets, pa.int64()))
     return encode_table(batch.name, pa.Table.from_arrays(columns, schema=schema))
 
 

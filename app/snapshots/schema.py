@@ -1,6 +1,7 @@
 """The explicit Parquet schema of each snapshot topic, and events checked against it."""
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -26,6 +27,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "rate": pa.schema([*_EVENT, pa.field("rating", pa.int8(), nullable=False), *_KAFKA]),
 }
 KAFKA_COLUMNS = ("partition", "offset")
+_TYPECODES = {array(code).itemsize * 8: code for code in "bhiq"}
+"""The ``array`` typecode of each signed integer width: a buffered column is as wide as in Parquet."""
 
 
 def schema_for(topic: str) -> pa.Schema:
@@ -45,6 +48,12 @@ def event_columns(topic: str) -> tuple[tuple[str, int, int], ...]:
             bits = field.type.bit_width
             columns.append((field.name, -(1 << (bits - 1)), (1 << (bits - 1)) - 1))
     return tuple(columns)
+
+
+def empty_columns(topic: str) -> tuple[array, ...]:
+    """A fresh typed array for each column taken from the event, in ``event_columns`` order."""
+    schema = schema_for(topic)
+    return tuple(array(_TYPECODES[schema.field(name).type.bit_width]) for name, _, _ in event_columns(topic))
 
 
 def to_row(topic: str, event: Mapping[str, Any]) -> tuple[int, ...]:

@@ -1,12 +1,13 @@
 """Cut one partition's event stream into file-sized batches at deterministic points."""
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.snapshots.naming import HOUR_MS, SnapshotName
-from app.snapshots.schema import schema_for, to_row
+from app.snapshots.schema import empty_columns, schema_for, to_row
 
 DEFAULT_LATE_GRACE_MS = 5 * 60_000
 
@@ -18,9 +19,15 @@ class Batch:
     topic: str
     partition: int
     hour: int
-    offsets: tuple[int, ...]
-    rows: tuple[tuple[int, ...], ...]
-    """Event values in schema order (see ``schema.to_row``), one per offset."""
+    offsets: array
+    """The events' Kafka offsets, increasing (typecode ``q``)."""
+    columns: tuple[array, ...]
+    """The event values column by column, in ``schema.event_columns`` order, one per offset.
+
+    Typed arrays as wide as their Parquet columns (``schema.empty_columns``): an open batch
+    of 100,000 events costs 33-36 bytes an event this way, against about 220 as a tuple of
+    Python ints per event, and the Parquet columns are built from the arrays without a copy.
+    """
 
     @property
     def name(self) -> SnapshotName:
@@ -63,8 +70,8 @@ class PartitionBuffer:
         self.next_offset = next_offset
         """Offsets below this are already filed or buffered; they are ignored if redelivered."""
         self._hour = 0
-        self._offsets: list[int] = []
-        self._rows: list[tuple[int, ...]] = []
+        self._offsets = array("q")
+        self._columns = empty_columns(topic)
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -85,7 +92,8 @@ class PartitionBuffer:
         if not self._offsets:
             self._hour = ts // HOUR_MS
         self._offsets.append(offset)
-        self._rows.append(row)
+        for column, value in zip(self._columns, row):
+            column.append(value)  # to_row checked each value fits its column, so none can fail
         self.next_offset = offset + 1
         if len(self._offsets) >= self.max_events:
             ready += self.drain()
@@ -99,6 +107,6 @@ class PartitionBuffer:
         """
         if not self._offsets:
             return []
-        batch = Batch(self.topic, self.partition, self._hour, tuple(self._offsets), tuple(self._rows))
-        self._offsets, self._rows = [], []
+        batch = Batch(self.topic, self.partition, self._hour, self._offsets, self._columns)
+        self._offsets, self._columns = array("q"), empty_columns(self.topic)
         return [batch]

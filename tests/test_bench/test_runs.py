@@ -74,6 +74,11 @@ def soak_figures(result: dict) -> None:
     assert all(p["per_minute"] and p["per_minute"][0]["rss_mb"] > 0 for p in result["phases"])
 
 
+def sink_memory_figures(result: dict) -> None:
+    assert result["events"] == 3000 and result["buffer_bytes_per_event"] > 0 and result["service_bytes_per_event"] > 0
+    assert result["add_us_per_event"] > 0 and result["encode_us_per_event"] > 0
+
+
 def serve_http_answers(result: dict) -> None:
     assert result["ours_50_errors"] == 0 and result["ours_50_p50_ms"] > 0
 
@@ -87,6 +92,7 @@ SMOKE: dict[str, Smoke] = {
     "fetch_partitions": Smoke(["--rate", "50", "--seconds", "1", "--warmup-s", "0.2", "--topics-of-8", "3",
                                "--paused", "8"], fetch_cases),
     "serve_kafka": Smoke(["--rate", "20", "--requests", "20", "--warmup-s", "0.5"], serve_answers),
+    "sink_memory": Smoke(["--smoke"], sink_memory_figures, kafka=False),
     "serve_http": Smoke(["--rates", "50", "--requests", "20", "--rounds", "1", "--no-max",
                          "--settle-s", "0.5"], serve_http_answers),
 }

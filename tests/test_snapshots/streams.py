@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import random
+from array import array
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from app.snapshots import Batch
 from app.snapshots.naming import HOUR_MS
+from app.snapshots.schema import empty_columns
 
 START_MS = int(datetime(2024, 3, 5, 22, tzinfo=UTC).timestamp() * 1000)
 """22:00 UTC, so a stream of a few hours also crosses a date boundary."""
@@ -20,6 +24,15 @@ def watch_event(ts: int, user_id: int = 7, movie_id: int = 42, minute: int = 1) 
 
 def rate_event(ts: int, user_id: int = 7, movie_id: int = 42, rating: int = 4) -> dict[str, Any]:
     return {"ts": ts, "user_id": user_id, "movie_id": movie_id, "rating": rating}
+
+
+def batch_of(topic: str, partition: int, hour: int, offsets: Sequence[int],
+             rows: Sequence[Sequence[int]]) -> Batch:
+    """A batch of given rows (values in schema order), such as no buffer would cut."""
+    columns = empty_columns(topic)
+    for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+        column.extend(values)
+    return Batch(topic, partition, hour, array("q", offsets), columns)
 
 
 def watch_stream(count: int, *, partitions: int = 2, hours: float = 3.0, jitter_ms: int = 60_000,

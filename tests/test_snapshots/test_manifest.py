@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from app.snapshots import (
-    Batch,
     Manifest,
     ManifestMismatch,
     SnapshotName,
@@ -19,7 +18,7 @@ from app.snapshots import (
     codec,
 )
 from app.storage import FileStore, Store
-from tests.test_snapshots.streams import START_MS, watch_event, watch_stream, write_all
+from tests.test_snapshots.streams import START_MS, batch_of, watch_event, watch_stream, write_all
 
 WATCH = SnapshotRange(topics=("watch",))
 
@@ -58,8 +57,7 @@ async def test_id_changes_when_content_changes(file_store: FileStore) -> None:
     columns = [table[name].to_pylist() for name in ("ts", "user_id", "movie_id", "minute")]
     rows = list(zip(*columns, strict=True))
     rows[0] = (rows[0][0], rows[0][1], rows[0][2] + 1, rows[0][3])
-    offsets = tuple(table["offset"].to_pylist())
-    batch = Batch("watch", target.partition, target.hour, offsets, tuple(rows))
+    batch = batch_of("watch", target.partition, target.hour, table["offset"].to_pylist(), rows)
     await file_store.put(target.key, codec.encode(batch))
     changed = await build_manifest(file_store, WATCH)
     assert [f.key for f in changed.files] == [f.key for f in before.files]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 import pyarrow as pa
 import pytest
@@ -11,6 +12,8 @@ from app.snapshots import (
     Batch,
     CorruptSnapshot,
     ManifestMismatch,
+    PartitionBuffer,
+    SnapshotName,
     SnapshotRange,
     SnapshotSink,
     build_manifest,
@@ -18,10 +21,11 @@ from app.snapshots import (
     read_snapshot,
 )
 from app.snapshots.naming import HOUR_MS
-from app.snapshots.schema import to_row
+from app.snapshots.schema import event_columns, schema_for, to_row
 from app.storage import FileStore
 from tests.test_snapshots.streams import (
     START_MS,
+    batch_of,
     rate_event,
     watch_event,
     watch_stream,
@@ -71,8 +75,7 @@ async def test_overlapping_files_serve_each_offset_once(
     events = {offset: watch_event(START_MS + offset) for offset in range(10)}
 
     def batch(offsets: range) -> Batch:
-        rows = tuple(to_row("watch", events[o]) for o in offsets)
-        return Batch("watch", 0, START_MS // HOUR_MS, tuple(offsets), rows)
+        return batch_of("watch", 0, START_MS // HOUR_MS, offsets, [to_row("watch", events[o]) for o in offsets])
 
     for offsets in (range(0, 6), range(4, 10), range(0, 3)):
         await file_store.put(batch(offsets).name.key, codec.encode(batch(offsets)))
@@ -86,14 +89,45 @@ async def test_overlapping_files_serve_each_offset_once(
 
 
 def test_encoding_is_deterministic_and_decoding_checks_the_name() -> None:
-    rows = tuple(to_row("watch", watch_event(START_MS + n)) for n in range(5))
-    batch = Batch("watch", 2, START_MS // HOUR_MS, (10, 11, 12, 13, 15), rows)
+    rows = [to_row("watch", watch_event(START_MS + n)) for n in range(5)]
+    batch = batch_of("watch", 2, START_MS // HOUR_MS, (10, 11, 12, 13, 15), rows)
     data = codec.encode(batch)
     assert codec.encode(batch) == data
     table = codec.decode(batch.name, data)
     assert table.column("partition") == pa.chunked_array([[2] * 5], pa.int32())
     with pytest.raises(CorruptSnapshot, match="footer says"):
-        codec.decode(Batch("watch", 3, batch.hour, batch.offsets, rows).name, data)
+        codec.decode(batch_of("watch", 3, batch.hour, batch.offsets, rows).name, data)
+
+
+def row_path_encode(name: SnapshotName, offsets: list[int], rows: list[tuple[int, ...]]) -> bytes:
+    """The encoding of the buffer that kept a tuple per event: Arrow columns from Python ints."""
+    schema = schema_for(name.topic)
+    types = [schema.field(column).type for column, _, _ in event_columns(name.topic)]
+    columns = [pa.array(values, type=kind) for values, kind in zip(zip(*rows, strict=True), types, strict=True)]
+    columns.append(pa.array([name.partition] * len(offsets), type=pa.int32()))
+    columns.append(pa.array(offsets, type=pa.int64()))
+    return codec.encode_table(name, pa.Table.from_arrays(columns, schema=schema))
+
+
+@pytest.mark.parametrize("topic", ["watch", "rate"])
+def test_the_columnar_buffer_writes_the_bytes_the_row_buffer_wrote(topic: str) -> None:
+    # Files written before the change must equal a replay's, so a crash during an upgrade
+    # rewrites the same bytes. Values at each column's extremes catch a too-narrow array.
+    rng = random.Random(topic)
+    events, offsets = [], []
+    for n in range(2_500):
+        event = {name: rng.choice([lowest, highest, -1, 0, rng.randint(lowest, highest)])
+                 for name, lowest, highest in event_columns(topic)}
+        events.append({**event, "ts": START_MS + n * 1_000})
+        offsets.append(n * 2 + rng.randrange(2))  # gaps, as transaction markers leave them
+    buffer = PartitionBuffer(topic, 6, max_events=1_000)
+    batches = [b for offset, event in zip(offsets, events, strict=True) for b in buffer.add(offset, event)]
+    batches += buffer.drain()
+    assert [len(b.offsets) for b in batches] == [1_000, 1_000, 500]
+    for n, batch in enumerate(batches):
+        picked = slice(n * 1_000, (n + 1) * 1_000)
+        rows = [to_row(topic, event) for event in events[picked]]
+        assert codec.encode(batch) == row_path_encode(batch.name, offsets[picked], rows)
 
 
 async def test_manifest_and_reader_agree_on_what_is_served(file_store: FileStore) -> None:
