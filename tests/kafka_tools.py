@@ -35,8 +35,12 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
     return asyncio.run(probe())
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create topics as an operator would before producers start."""
+async def create_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 10.0) -> None:
+    """Create topics as an operator would before producers start, and wait until metadata lists them.
+
+    CreateTopics answers before the broker's metadata has the topic, so a client asking at
+    once may not see it yet (a test of "a topic that exists" then raced the broker).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -44,6 +48,11 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
         if new:
             await admin.create_topics(new)
+        deadline = time.monotonic() + timeout_s
+        while not set(names) <= set(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {sorted(set(names) - existing)} not in metadata after {timeout_s} s")
+            await asyncio.sleep(0.05)
     finally:
         await admin.close()
 
