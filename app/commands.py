@@ -20,6 +20,7 @@ from app.catalog.loader import catalog_records, publish as publish_catalog
 from app.schema_registry import codec_for
 from app.kafka_security import client_kwargs
 from app.settings import Settings, get_settings
+from app.topic_listing import wait_listed
 
 RECORDS = {"watch": "WatchEvent", "rate": "RateEvent", "reco-requests": "RecoRequest"}
 
@@ -30,7 +31,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     Workers create missing topics too, but one that appears after a worker subscribed is
     left out of its assignment until the next metadata refresh (minutes): a table whose
     changelog is missing that way is neither recovered nor routable. So deployments create
-    them first.
+    them first, and this returns only once the metadata lists them (``app.topic_listing``).
     """
     from agents.topics import ALL_TOPICS
     import tables  # noqa: F401 - registers the tables whose changelogs are created here
@@ -52,6 +53,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                                                     topic_configs=wanted[n][1]) for n in missing])
             except TopicAlreadyExistsError:
                 pass  # another process created it first: the goal is met
+            await wait_listed(admin, missing, settings.startup_probe_timeout_s)
         return missing
     finally:
         await admin.close()

@@ -8,6 +8,7 @@ import click
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from app.settings import Settings
+from app.topic_listing import TopicsNotListed
 
 HINT = ("start the local broker with `bash docker/kafka/local-kafka.sh start`, "
         "or point MOVIE_RECS_KAFKA_BOOTSTRAP at yours")
@@ -20,10 +21,12 @@ def unreachable_message(settings: Settings, exc: BaseException) -> str:
 
 @contextmanager
 def kafka_errors(settings: Settings) -> Iterator[None]:
-    """Turn "no broker there" into a ``click.ClickException`` naming the address."""
+    """Turn "no broker there" (or topics it never listed) into a ``click.ClickException`` that says so."""
     try:
         yield
     except BrokenPipeError:
         raise  # our own stdout closed (`| head`), not the broker
     except (KafkaConnectionError, KafkaTimeoutError, ConnectionError) as exc:
         raise click.ClickException(unreachable_message(settings, exc)) from None
+    except TopicsNotListed as exc:
+        raise click.ClickException(f"{exc} (MOVIE_RECS_STARTUP_PROBE_TIMEOUT_S); the brokers may be overloaded") from None

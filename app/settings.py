@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     rate_limit_exempt: str = "127.0.0.1,::1"
     """Comma-separated remote addresses never rate-limited over HTTP: local tools and proxies, peer workers; empty for none."""
     startup_probe_timeout_s: float = Field(10.0, gt=0)
-    """How long a worker or CLI waits for the brokers to accept its connection and credentials before it exits."""
+    """How long a worker or CLI waits for the brokers to accept its connection and credentials (and topics it created to be listed) before it exits."""
 
     @field_validator("api_key_sha256")
     @classmethod

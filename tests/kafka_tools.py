@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.settings import Settings
+from app.topic_listing import wait_listed
 from app.topic_reader import read_to_end
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +37,7 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 10.0) -> None:
-    """Create topics as an operator would before producers start, and wait until metadata lists them.
-
-    CreateTopics answers before the broker's metadata has the topic, so a client asking at
-    once may not see it yet (a test of "a topic that exists" then raced the broker).
-    """
+    """Create topics as an operator would before producers start, and wait until metadata lists them."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -48,11 +45,7 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int, timeo
         new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
         if new:
             await admin.create_topics(new)
-        deadline = time.monotonic() + timeout_s
-        while not set(names) <= set(await admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics {sorted(set(names) - existing)} not in metadata after {timeout_s} s")
-            await asyncio.sleep(0.05)
+            await wait_listed(admin, [topic.name for topic in new], timeout_s)
     finally:
         await admin.close()
 
