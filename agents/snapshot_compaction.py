@@ -1,7 +1,7 @@
 """Compaction of closed snapshot files, on a timer, by each partition's owner.
 
 Each worker compacts the partitions of ``watch`` and ``rate`` that Faust assigned to it
-(the ingest agents' assignment), so one partition has one compactor at a time (two during
+(the ingest agent's assignment), so one partition has one compactor at a time (two during
 a rebalance are harmless: see ``app.snapshots.compaction``). The work runs in a thread
 with its own event loop and store, so Parquet decoding and encoding never stall this one.
 """

@@ -161,7 +161,7 @@ class SnapshotPump:
     Everything that touches the sink or the consumer's positions runs under one lock, so
     a rebalance callback waits for the records in hand to be handled. ``consumer`` is an
     ``AIOKafkaConsumer`` (or a fake with the same methods); ``sources`` maps each full topic
-    name to how its messages are read, the same way the ingest agents read them.
+    name to how its messages are read, the same way the ingest agent reads them.
     """
 
     def __init__(self, consumer: Any, sink: SnapshotSink, sources: Mapping[str, Source], *,

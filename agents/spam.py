@@ -1,6 +1,6 @@
 """Spam agents: count ratings per user and window, merge partitions' counts, flag and quarantine.
 
-``ingest_rate`` counts its own batches of ratings (``count_ratings``), so a rating passes
+``ingest_events`` counts the ratings of its own batches (``count_ratings``), so a rating passes
 through Faust once; it alone writes the per-user and per-partition window rows.
 ``detect_spam`` reads, co-partitioned with them, ``spam-thresholds`` (a decided window: flag
 its suspects) and ``user-flags`` (the quarantine table is the fold of that topic), and alone
@@ -11,7 +11,6 @@ these agents only route events and keep rows.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Iterable, Sequence
 
 from faust.types import EventT
@@ -53,7 +52,7 @@ def read_json(message: Any) -> dict[str, Any]:
 
 
 class Counter:
-    """The spam side of one batch of ``ingest_rate``: rows read once, counted in memory, then written back."""
+    """The spam side of one batch of ``ingest_events``: rows read once, counted in memory, then written back."""
 
     def __init__(self) -> None:
         self.parts: dict[bytes, dict[str, Any]] = {}
@@ -95,7 +94,7 @@ class Counter:
 async def count_ratings(ratings: Iterable[tuple[Any, RateEvent]], now_ms: int) -> None:
     """Count valid ratings, each on the partition owning its user, in the order they were read.
 
-    ``ingest_rate`` calls it with its batch, so ratings pass through Faust once. Every valid
+    ``ingest_events`` calls it with its batch's ratings, so they pass through Faust once. Every
     rating counts, a replayed or rate-limited one too: the partition's offsets skip replays,
     and a spammer held back by the rate limit is still a spammer.
     """
@@ -128,7 +127,7 @@ class Decider:
         key = str(message.partition).encode()
         if key not in self.decisions:
             self.decisions[key] = spam_decided.get(key) or new_decided_state()
-        part = spam_partitions.get(key) or new_partition_state()  # read only: ingest_rate writes it
+        part = spam_partitions.get(key) or new_partition_state()  # read only: ingest_events writes it
         for user_id, count in suspects(part, self.decisions[key], decided):
             user = user_key(user_id)
             action = FLAGGED if is_quarantined(self.quarantine_row(user)) else QUARANTINED

@@ -29,9 +29,9 @@ movies = app.topic(name("movies"), partitions=1, compacting=True, internal=True)
 # are moved to the owning partition of these, so no table row lands on a foreign partition.
 watch_rerouted = app.topic(name("watch-rerouted"), **_user_keyed)
 rate_rerouted = app.topic(name("rate-rerouted"), **_user_keyed)
-# What the ingest agents read: the client topic and its reroute twin, co-partitioned.
-watch_sources = app.topic(name("watch"), name("watch-rerouted"), internal=True, **_user_keyed)
-rate_sources = app.topic(name("rate"), name("rate-rerouted"), internal=True, **_user_keyed)
+# What the ingest agent reads: both client topics and their reroute twins, co-partitioned.
+event_sources = app.topic(name("watch"), name("watch-rerouted"), name("rate"), name("rate-rerouted"),
+                          internal=True, **_user_keyed)
 reco_requests_rerouted = app.topic(name("reco-requests-rerouted"), **_user_keyed)
 reco_request_sources = app.topic(name("reco-requests"), name("reco-requests-rerouted"), internal=True,
                                  **_user_keyed)
@@ -47,12 +47,12 @@ conversions = app.topic(name("conversions"), internal=True, **_user_keyed)
 # Spam detection: partitions send their closed windows' count histograms to the one
 # coordinator partition, which sends each window's threshold back to every partition; the
 # detector reads thresholds and flags (for the quarantine) together, co-partitioned with the
-# ratings, which the rating ingest agent counts.
+# ratings, which the ingest agent counts.
 spam_summaries = app.topic(name("spam-summaries"), partitions=1, internal=True)
 spam_thresholds = app.topic(name("spam-thresholds"), **_user_keyed)
 spam_sources = app.topic(name("spam-thresholds"), name("user-flags"), internal=True, **_user_keyed)
 
-ALL_TOPICS = (watch_sources, rate_sources, reco_request_sources, user_flags, movielog, dead_letters,
+ALL_TOPICS = (event_sources, reco_request_sources, user_flags, movielog, dead_letters,
               reco_responses, model_events, item_interactions, exposure_deltas,
               conversions, spam_summaries, spam_sources, movies)
 

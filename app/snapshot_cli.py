@@ -24,7 +24,7 @@ from app.storage import open_store
 
 TOPICS = ("watch", "rate")
 LIVE_SOURCES = {"watch", "rate", "watch-rerouted", "rate-rerouted"}
-"""Topics the ingest agents read: a replay into one doubles its events."""
+"""Topics the ingest agent reads: a replay into one doubles its events."""
 CODECS = {"watch": AvroCodec("WatchEvent"), "rate": AvroCodec("RateEvent")}
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 

@@ -1,4 +1,4 @@
-"""Ingest throughput: a real worker's ingest agents against a bare aiokafka + fastavro reader.
+"""Ingest throughput: a real worker's ingest agent against a bare aiokafka + fastavro reader.
 
 Run from the repository root, with the broker in MOVIE_RECS_KAFKA_BOOTSTRAP::
 
@@ -27,7 +27,7 @@ observes its count after every ``getmany``; a worker's count is
 observation is timed at the middle of its request). A poll sees the end late, so a worker's
 rate is, if anything, understated by up to one poll interval.
 
-The ingest agents send item deltas on to the item agent, which may still be catching up
+The ingest agent sends item deltas on to the item agent, which may still be catching up
 when the user table is done: ``item_backlog_at_end`` and ``items_drained_s`` say how much
 and for how long (from committed offsets, so an upper bound). ``worker_cpu_us_per_event``
 is the worker's CPU time over the measured span per event, the figure that other load on

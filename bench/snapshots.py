@@ -1,4 +1,4 @@
-"""Snapshot sink throughput, and what it costs the ingest agents, measured in one run.
+"""Snapshot sink throughput, and what it costs the ingest agent, measured in one run.
 
 Run from the repository root, with the broker in MOVIE_RECS_KAFKA_BOOTSTRAP::
 

@@ -1,4 +1,4 @@
-"""Per-user state kept by the ingest agents: pure functions, so they are tested without Faust.
+"""Per-user state kept by the ingest agent: pure functions, so they are tested without Faust.
 
 A user's state is a plain dict (it travels through the table's changelog in
 ``app.state_codec``'s encoding):

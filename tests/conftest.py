@@ -26,7 +26,7 @@ def faust_test_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, AsyncM
     sends = {}
     for topic in (topics.dead_letters, topics.item_interactions, topics.watch_rerouted,
                   topics.rate_rerouted, topics.watch, topics.rate, topics.reco_responses,
-                  topics.reco_requests_rerouted):
+                  topics.reco_requests_rerouted, topics.spam_summaries, topics.conversions):
         mock = AsyncMock()
         monkeypatch.setattr(topic, "send", mock)
         sends[topic.get_topic_name()] = mock

@@ -1,12 +1,13 @@
 """Ingest agents through ``agent.test_context()``: state, dead letters, reroutes and replays."""
 import asyncio
+from unittest.mock import Mock
 
-from agents.ingest import ingest_rate, ingest_watch
+from agents import topics
 from agents.movielog import adapt_movielog
 from app.codec import AvroCodec
 from app.partitioning import partition_of, user_key
-from app.settings import get_settings
 from tables import item_stats, user_history
+from tests.ingest_context import ingest_context, settle
 
 WATCH = AvroCodec("WatchEvent")
 RATE = AvroCodec("RateEvent")
@@ -20,13 +21,8 @@ def watch(movie: int, minute: int, user: int = USER) -> bytes:
     return WATCH.encode({"ts": TS + minute, "user_id": user, "movie_id": movie, "minute": minute})
 
 
-async def settle() -> None:
-    """Let the agent's batch window (batch_within_s) close."""
-    await asyncio.sleep(get_settings().batch_within_s + 0.15)
-
-
 async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
-    async with ingest_watch.test_context() as agent:
+    async with ingest_context() as agent:
         for minute in range(5):
             await agent.put(watch(11, minute), key=user_key(USER), partition=OWNER)
         await agent.put(watch(12, 0), key=user_key(USER), partition=OWNER)
@@ -44,7 +40,7 @@ async def test_watch_minutes_count_once_per_movie(faust_test_app) -> None:
 async def test_bad_messages_are_dead_lettered_with_reason_and_payload(faust_test_app) -> None:
     bad = [b"not avro", watch(11, 0)[:-1], WATCH.encode(
         {"ts": TS, "user_id": USER, "movie_id": -3, "minute": 0}), b"\x00" * 70_000]
-    async with ingest_watch.test_context() as agent:
+    async with ingest_context() as agent:
         for value in bad:
             await agent.put(value, key=user_key(USER), partition=OWNER)
         await agent.put(watch(11, 0), key=user_key(USER), partition=OWNER)
@@ -61,17 +57,17 @@ async def test_bad_messages_are_dead_lettered_with_reason_and_payload(faust_test
 
 async def test_event_on_a_foreign_partition_is_moved_not_applied(faust_test_app) -> None:
     wrong = (OWNER + 1) % 8
-    async with ingest_watch.test_context() as agent:
+    async with ingest_context() as agent:
         await agent.put(watch(11, 0), key=user_key(USER), partition=wrong)
         await settle()
     assert user_history.get(user_key(USER)) is None
     (call,) = faust_test_app["watch-rerouted"].call_args_list
     assert call.kwargs == {"key": user_key(USER), "value": watch(11, 0), "partition": OWNER,
-                           "headers": [("movierecs-origin", f"<internal>:{wrong}:0".encode())]}
+                           "headers": [("movierecs-origin", f"watch:{wrong}:0".encode())]}
 
 
 async def test_replayed_offsets_are_not_counted_twice(faust_test_app) -> None:
-    async with ingest_rate.test_context() as agent:
+    async with ingest_context(topics.rate) as agent:
         value = RATE.encode({"ts": TS, "user_id": USER, "movie_id": 3, "rating": 4})
         await agent.put(value, key=user_key(USER), partition=OWNER)
         await settle()
@@ -129,3 +125,21 @@ def test_a_rerouted_copy_is_deduplicated_by_its_origin() -> None:
                              headers=[(ORIGIN_HEADER, b"watch:5:1234")])
     assert origin(forged) == ("watch:2", 7)
 
+
+
+async def test_a_users_watch_and_rating_in_one_batch_write_the_row_once(faust_test_app, monkeypatch) -> None:
+    writes = Mock(wraps=user_history.send_changelog)
+    monkeypatch.setattr(user_history, "send_changelog", writes)
+    rating = RATE.encode({"ts": TS, "user_id": USER, "movie_id": 11, "rating": 5})
+    async with ingest_context() as agent:
+        await agent.put(watch(11, 0), key=user_key(USER), partition=OWNER, wait=False)
+        agent.original_channel = topics.rate
+        await agent.put(rating, key=user_key(USER), partition=OWNER, wait=False)
+        agent.original_channel = topics.watch
+        await agent.put(rating, key=user_key(USER), partition=OWNER, wait=False)  # a rating on the watch topic
+        await settle()
+    assert [call.args[1] for call in writes.call_args_list] == [user_key(USER)]
+    state = user_history.get(user_key(USER))
+    assert (state["watch_events"], state["rate_events"], state["rated"]) == (1, 1, {11: 5})
+    (letter,) = [DEAD.decode(call.kwargs["value"]) for call in faust_test_app["dead-letters"].call_args_list]
+    assert (letter["source_topic"], letter["offset"]) == ("watch", 2) and "schema" in letter["error"], letter["error"]

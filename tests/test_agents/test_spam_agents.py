@@ -1,5 +1,4 @@
-"""Spam counting in the rating ingest agent's batch, and the spam agent's thresholds, on Faust's test app."""
-import asyncio
+"""Spam counting in the ingest agent's batch, and the spam agent's thresholds, on Faust's test app."""
 import json
 from types import SimpleNamespace
 from unittest.mock import AsyncMock
@@ -7,13 +6,13 @@ from unittest.mock import AsyncMock
 import pytest
 
 from agents import topics
-from agents.ingest import ingest_rate
 from agents.spam import detect, merge
 from app.codec import AvroCodec
 from app.partitioning import partition_of, user_key
 from app.settings import get_settings
 from app.spam.rules import verdict
 from tables.spam import COORDINATOR_KEY, spam_coordinator, spam_decided, spam_partitions, spam_quarantine, spam_windows
+from tests.ingest_context import ingest_context, settle
 
 RATE = AvroCodec("RateEvent")
 FLAG = AvroCodec("UserFlag")
@@ -50,12 +49,8 @@ def summaries(sends: dict[str, AsyncMock]) -> list[dict]:
     return [json.loads(call.kwargs["value"]) for call in sends["spam-summaries"].call_args_list]
 
 
-async def settle() -> None:
-    await asyncio.sleep(get_settings().batch_within_s + 0.15)
-
-
 async def test_ratings_are_counted_for_spam_once_in_the_ingest_batch(spam_sends) -> None:
-    async with ingest_rate.test_context() as agent:
+    async with ingest_context(topics.rate) as agent:
         for i in range(3):
             await agent.put(rating(SPAMMER, T0 + i, movie=3 + i), key=user_key(SPAMMER), partition=PARTITION)
         await settle()
@@ -71,7 +66,7 @@ async def test_ratings_are_counted_for_spam_once_in_the_ingest_batch(spam_sends)
 
 async def test_a_closed_window_is_summarised_and_its_threshold_flags_once(spam_sends) -> None:
     other = same_partition_user()
-    async with ingest_rate.test_context() as agent:
+    async with ingest_context(topics.rate) as agent:
         for i in range(FLOOR + 5):
             await agent.put(rating(SPAMMER, T0 + i, movie=1 + i), key=user_key(SPAMMER), partition=PARTITION)
         await agent.put(rating(other, T0), key=user_key(other), partition=PARTITION)
@@ -96,7 +91,7 @@ async def test_a_closed_window_is_summarised_and_its_threshold_flags_once(spam_s
     assert spam_decided.get(PART_KEY) == {"decided_until": T0 + W}
     assert str(T0) in spam_partitions.get(PART_KEY)["windows"], "the spam agent does not write it"
 
-    async with ingest_rate.test_context() as agent:  # the next batch forgets the decided window
+    async with ingest_context(topics.rate) as agent:  # the next batch forgets the decided window
         await agent.put(rating(other, T0 + W + GRACE + 1), key=user_key(other), partition=PARTITION)
         await settle()
     assert str(T0) not in spam_partitions.get(PART_KEY)["windows"]

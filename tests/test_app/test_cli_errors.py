@@ -67,7 +67,8 @@ def test_faust_record_commands_are_gone_and_agents_lists_multi_topic_agents() ->
     assert cli("models").returncode == 2 and cli("model", "x").returncode == 2
     listed = cli("agents")
     assert listed.returncode == 0, listed.stderr
-    assert any(line.split()[0] == "ingest_watch" and "watch, watch-rerouted" in line for line in listed.stdout.splitlines())
+    assert any(line.split()[0] == "ingest_events"
+               and "rate, rate-rerouted, watch, watch-rerouted" in line for line in listed.stdout.splitlines())
 
 
 def test_send_writes_the_framed_event_and_the_kcat_line(tmp_path: Path) -> None:

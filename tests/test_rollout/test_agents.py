@@ -1,7 +1,6 @@
-"""An answer's figures and pending list, and conversions by the watch agent, through Faust's test context."""
+"""An answer's figures and pending list, and conversions by the ingest agent, through Faust's test context."""
 from __future__ import annotations
 
-import asyncio
 import time
 from unittest.mock import AsyncMock
 
@@ -10,13 +9,13 @@ import pytest
 
 from agents import topics
 from agents.answer_records import answer_records
-from agents.ingest import ingest_watch
 from agents.recommend import serve
 from app.codec import AvroCodec
 from app.deployment import holder
 from app.partitioning import partition_of, user_key
 from tables import arm_stats, pending_conversions
 from tables.conversions import stats_key
+from tests.ingest_context import ingest_context, settle
 from tests.test_app.test_serving import deployed  # noqa: F401 - module fixture
 
 WATCH = AvroCodec("WatchEvent")
@@ -50,14 +49,14 @@ async def test_a_served_list_waits_and_converts_on_a_later_watch_only(serving) -
     assert (entry["r"], entry["m"]) == ("r1", served["movie_ids"])
     row = arm_stats.row(PARTITION, trial, "stable", "itemcf", "v1")
     assert (row["requests"], row["served"]) == (1, 1)
-    async with ingest_watch.test_context() as agent:
+    async with ingest_context() as agent:
         await agent.put(watch(served["movie_ids"][1], served["ts"] - 1_000), key=user_key(USER), partition=PARTITION)
-        await asyncio.sleep(0.2)
+        await settle()
         assert not serving.call_args_list, "a watch before the response converts nothing"
         for _ in range(2):  # the second watch finds the list converted already
             await agent.put(watch(served["movie_ids"][1], served["ts"] + 1_000), key=user_key(USER),
                             partition=PARTITION)
-        await asyncio.sleep(0.2)
+        await settle()
     (sent,) = serving.call_args_list
     assert sent.kwargs["key"] == user_key(USER)
     assert orjson.loads(sent.kwargs["value"]) == {"request_id": "r1", "arm": "stable", "movie_id": served["movie_ids"][1],

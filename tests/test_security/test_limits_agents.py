@@ -7,7 +7,7 @@ import pytest
 
 import agents.ingest
 import agents.recommend
-from agents.ingest import ingest_rate
+from agents import topics
 from agents.recommend import answer_requests
 from app.codec import AvroCodec
 from app.deployment import holder
@@ -15,6 +15,7 @@ from app.partitioning import partition_of, user_key
 from app.ratelimit import Limiter
 from app.settings import Settings
 from tables import user_history
+from tests.ingest_context import ingest_context, settle
 from tests.test_app.test_serving import deployed  # noqa: F401 - the module-scoped fixture
 
 REQUEST, RESPONSE = AvroCodec("RecoRequest"), AvroCodec("RecoResponse")
@@ -56,12 +57,12 @@ async def test_ratings_over_the_hourly_cap_are_dead_lettered_not_dropped(
         faust_test_app, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agents.ingest, "RATINGS", Limiter.build("ratings", 4 / 3600, 4, Settings(), clock=Clock()))
     spammer, other = 7, 8
-    async with ingest_rate.test_context() as agent:
+    async with ingest_context(topics.rate) as agent:
         for i in range(6):
             for user in (spammer, other) if i < 2 else (spammer,):
                 value = RATE.encode({"ts": TS + i, "user_id": user, "movie_id": 100 + i, "rating": 4})
                 await agent.put(value, key=user_key(user), partition=partition_of(user_key(user), 8))
-        await asyncio.sleep(0.3)
+        await settle()
     assert user_history.get(user_key(spammer))["rate_events"] == 4
     assert user_history.get(user_key(other))["rate_events"] == 2
     letters = sent(faust_test_app, "dead-letters", DEAD)
