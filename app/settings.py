@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(4000, ge=1)
     """Most events the ingest agent takes at once (state updates are merged per batch); a loaded worker's batches are cut by the wait below first."""
     batch_within_s: float = Field(0.3, gt=0)
-    """Longest the ingest agent waits to fill a batch: an event is in its user's row at most this late. A batch writes each user's row once, so a wait too short for a loaded worker to gather many events multiplies row writes (0.15 s wrote 1.6x the rows of 0.3 s in bench.ingest)."""
+    """Longest the ingest agent waits to fill a batch, so the longest a taken event waits for its user's row. A batch writes each user's row once, so a wait too short for a loaded worker to gather many events multiplies row writes (0.15 s wrote 1.6x the rows of 0.3 s in bench.ingest)."""
     item_batch_within_s: float = Field(1.0, gt=0)
     """Longest the item agent waits to fill a batch: movie counts are read by nobody in a hurry, and every delta of a movie in a batch merges into one row write."""
 
