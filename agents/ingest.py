@@ -57,8 +57,8 @@ RATE = Source("rate", codec_for("RateEvent", settings.topic("rate")), to_rate, a
               topics.rate_rerouted)
 # The type of an event is the topic it was read from: a rating written to the watch topic
 # fails the watch schema and is dead-lettered, as it was when each type had its agent.
-SOURCES = {settings.topic(topic): source for source in (WATCH, RATE)
-           for topic in (source.name, f"{source.name}-rerouted")}
+SOURCES = {topic: source for source in (WATCH, RATE)
+           for topic in (settings.topic(source.name), source.reroute.get_topic_name())}
 
 
 def read_event(source: Source, value: bytes | None, now_ms: int) -> Any:

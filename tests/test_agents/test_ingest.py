@@ -1,4 +1,4 @@
-"""Ingest agents through ``agent.test_context()``: state, dead letters, reroutes and replays."""
+"""The ingest agent (and the movielog and item agents) through ``agent.test_context()``: state, dead letters, reroutes and replays."""
 import asyncio
 from unittest.mock import Mock
 
@@ -124,7 +124,6 @@ def test_a_rerouted_copy_is_deduplicated_by_its_origin() -> None:
     forged = SimpleNamespace(topic="watch", partition=2, offset=7,
                              headers=[(ORIGIN_HEADER, b"watch:5:1234")])
     assert origin(forged) == ("watch:2", 7)
-
 
 
 async def test_a_users_watch_and_rating_in_one_batch_write_the_row_once(faust_test_app, monkeypatch) -> None:
